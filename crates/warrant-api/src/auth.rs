@@ -1,0 +1,52 @@
+//! SigV4 authentication of API callers, against the access keys warrant keeps.
+
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use warrant_core::service::Caller;
+use warrant_core::ExposeSecret;
+use warrant_inbound::sigv4::{self, Expectation, RequestParts, SigV4Error};
+
+use crate::{ApiError, AppState, SIGNING_NAME};
+
+fn sig_error(e: SigV4Error) -> ApiError {
+    let t = e.aws_error_type();
+    let status = StatusCode::FORBIDDEN;
+    ApiError::new(status, t, e.to_string())
+}
+
+/// Verify the request's SigV4 signature and return the caller it proves.
+pub(crate) async fn authenticate(
+    st: &AppState,
+    parts: &Parts,
+    body: &[u8],
+) -> Result<Caller, ApiError> {
+    let auth = sigv4::parse_authorization(&parts.headers).map_err(sig_error)?;
+    let req = RequestParts {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    let exp = Expectation {
+        region: &st.service.settings().region,
+        service: SIGNING_NAME,
+        max_skew_secs: st.settings.sigv4_max_skew.as_secs(),
+        now_unix: st.clock.now_millis().div_euclid(1000),
+    };
+    sigv4::check_request(&auth, &req, &exp).map_err(sig_error)?;
+    let Some((caller, secret)) = st.service.caller_for_key(&auth.access_key_id).await? else {
+        return Err(ApiError::forbidden(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ));
+    };
+    let key = sigv4::derive_signing_key(
+        secret.expose_secret().as_bytes(),
+        &auth.date,
+        &auth.region,
+        &auth.service,
+    );
+    sigv4::verify_signature(&auth, &req, &key).map_err(sig_error)?;
+    Ok(caller)
+}

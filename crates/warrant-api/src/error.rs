@@ -1,0 +1,71 @@
+//! AWS error responses: an `x-amzn-ErrorType` header, a JSON `{"message": ...}` body and
+//! the status AWS uses for the type. Each service error maps to exactly one type.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use warrant_core::Error;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error_type: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error_type: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error_type,
+            message: message.into(),
+        }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+    }
+
+    pub fn forbidden(error_type: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, error_type, message)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Validation(m) => ApiError::validation(m),
+            Error::NotFound(m) => {
+                ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", m)
+            }
+            Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "ConflictException", m),
+            Error::AccessDenied(m) => ApiError::forbidden("AccessDeniedException", m),
+            Error::Throttling(m) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", m)
+            }
+            Error::Internal(detail) => {
+                // Logged once, here at the boundary; the client sees no internals.
+                tracing::error!(%detail, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerException",
+                    "The service encountered an internal error. Try again.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "message": self.message }).to_string();
+        let mut res = (self.status, body).into_response();
+        let h = res.headers_mut();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static(self.error_type),
+        );
+        res
+    }
+}

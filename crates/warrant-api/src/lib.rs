@@ -1,0 +1,336 @@
+//! The HTTP API: AWS rest-json routes for `bedrock-agentcore-control` (Identity), SigV4
+//! authentication, request ids, body limits, load shedding and AWS error mapping.
+//! Business rules live in `warrant-core`; this layer only translates.
+
+mod auth;
+mod error;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{BoxError, Router};
+use serde_json::{Map, Value};
+use tower::ServiceBuilder;
+use warrant_core::service::{Clock, Operation, Service};
+
+pub use error::ApiError;
+
+/// Settings of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// How far X-Amz-Date may be from now.
+    pub sigv4_max_skew: Duration,
+    /// Requests served at once; beyond it, ThrottlingException.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            sigv4_max_skew: Duration::from_secs(900),
+            max_concurrent_requests: 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    service: Arc<Service>,
+    settings: Arc<ApiSettings>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The SigV4 service name both AgentCore APIs sign with.
+pub const SIGNING_NAME: &str = "bedrock-agentcore";
+
+/// The routes of the control plane: path -> operation.
+const CONTROL_ROUTES: &[(&str, Operation)] = {
+    use Operation::*;
+    &[
+        ("/identities/CreateWorkloadIdentity", CreateWorkloadIdentity),
+        ("/identities/GetWorkloadIdentity", GetWorkloadIdentity),
+        ("/identities/UpdateWorkloadIdentity", UpdateWorkloadIdentity),
+        ("/identities/DeleteWorkloadIdentity", DeleteWorkloadIdentity),
+        ("/identities/ListWorkloadIdentities", ListWorkloadIdentities),
+        (
+            "/identities/CreateOauth2CredentialProvider",
+            CreateOauth2CredentialProvider,
+        ),
+        (
+            "/identities/GetOauth2CredentialProvider",
+            GetOauth2CredentialProvider,
+        ),
+        (
+            "/identities/UpdateOauth2CredentialProvider",
+            UpdateOauth2CredentialProvider,
+        ),
+        (
+            "/identities/DeleteOauth2CredentialProvider",
+            DeleteOauth2CredentialProvider,
+        ),
+        (
+            "/identities/ListOauth2CredentialProviders",
+            ListOauth2CredentialProviders,
+        ),
+        (
+            "/identities/CreateApiKeyCredentialProvider",
+            CreateApiKeyCredentialProvider,
+        ),
+        (
+            "/identities/GetApiKeyCredentialProvider",
+            GetApiKeyCredentialProvider,
+        ),
+        (
+            "/identities/UpdateApiKeyCredentialProvider",
+            UpdateApiKeyCredentialProvider,
+        ),
+        (
+            "/identities/DeleteApiKeyCredentialProvider",
+            DeleteApiKeyCredentialProvider,
+        ),
+        (
+            "/identities/ListApiKeyCredentialProviders",
+            ListApiKeyCredentialProviders,
+        ),
+        ("/identities/get-token-vault", GetTokenVault),
+        ("/identities/set-token-vault-cmk", SetTokenVaultCMK),
+        (
+            "/identities/reset-token-vault-key-material",
+            ResetTokenVaultKeyMaterial,
+        ),
+    ]
+};
+
+/// Identity operations of the model that warrant does not offer.
+const UNSUPPORTED: &[&str] = &[
+    "/identities/CreateConsentPortal",
+    "/identities/GetConsentPortal",
+    "/identities/UpdateConsentPortal",
+    "/identities/DeleteConsentPortal",
+    "/identities/ListConsentPortals",
+    "/identities/CreatePaymentCredentialProvider",
+    "/identities/GetPaymentCredentialProvider",
+    "/identities/UpdatePaymentCredentialProvider",
+    "/identities/DeletePaymentCredentialProvider",
+    "/identities/ListPaymentCredentialProviders",
+];
+
+/// The model's success status for an operation.
+fn success_status(op: Operation) -> StatusCode {
+    let name = op.name();
+    if name.starts_with("Create") {
+        StatusCode::CREATED
+    } else if name.starts_with("Delete")
+        || matches!(op, Operation::TagResource | Operation::UntagResource)
+    {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// Build the router.
+pub fn router(service: Arc<Service>, settings: ApiSettings, clock: Arc<dyn Clock>) -> Router {
+    let max_concurrent = settings.max_concurrent_requests;
+    let state = AppState {
+        service,
+        settings: Arc::new(settings),
+        clock,
+    };
+    let mut app = Router::new().route("/ping", get(ping));
+    for &(path, op) in CONTROL_ROUTES {
+        app = app.route(
+            path,
+            any(move |st: State<AppState>, req: Request| aws_operation(st, op, req)),
+        );
+    }
+    app = app.route("/tags/{arn}", any(tags));
+    for &path in UNSUPPORTED {
+        app = app.route(path, any(unsupported));
+    }
+    app.fallback(unknown_operation).with_state(state).layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn(request_id))
+            .layer(HandleErrorLayer::new(overloaded))
+            .load_shed()
+            .concurrency_limit(max_concurrent),
+    )
+}
+
+async fn overloaded(_: BoxError) -> Response {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "ThrottlingException",
+        "Rate exceeded: too many requests in flight; retry with backoff",
+    )
+    .into_response()
+}
+
+/// Give every response an `x-amzn-RequestId`, and log each request once.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = uuid::Uuid::new_v4().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let mut res = next.run(req).await;
+    let status = res.status();
+    if status.is_server_error() {
+        tracing::warn!(request_id = %id, %method, %path, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request failed");
+    } else {
+        tracing::debug!(request_id = %id, %method, %path, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-amzn-requestid", v);
+    }
+    res
+}
+
+async fn ping() -> Response {
+    ([("content-type", "application/json")], r#"{"status":"ok"}"#).into_response()
+}
+
+async fn unsupported(req: Request) -> Response {
+    let op = req
+        .uri()
+        .path()
+        .trim_start_matches("/identities/")
+        .to_string();
+    ApiError::validation(format!(
+        "{op} is not supported by warrant: consent portals and payment credential providers are AWS-hosted features"
+    ))
+    .into_response()
+}
+
+async fn unknown_operation(req: Request) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "UnknownOperationException",
+        format!("No operation at {} {}", req.method(), req.uri().path()),
+    )
+    .into_response()
+}
+
+/// Read the whole body, refusing more than the limit with 413.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "ValidationException",
+            format!("Request body is larger than the limit of {limit} bytes"),
+        )
+    })
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::validation(format!(
+            "The request body is not valid JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// Authenticate, parse, run, and answer one AWS operation.
+async fn run(
+    st: &AppState,
+    op: Operation,
+    req: Request,
+    extra: impl FnOnce(&mut Map<String, Value>),
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(body, st.settings.max_body_bytes).await?;
+    let caller = auth::authenticate(st, &parts, &bytes).await?;
+    let mut input = parse_json(&bytes)?;
+    if let Value::Null = input {
+        input = Value::Object(Map::new());
+    }
+    if let Value::Object(m) = &mut input {
+        extra(m);
+    }
+    let out = st.service.call(&caller, op, &input).await?;
+    let status = success_status(op);
+    if status == StatusCode::NO_CONTENT {
+        return Ok(status.into_response());
+    }
+    Ok((
+        status,
+        [("content-type", "application/json")],
+        out.to_string(),
+    )
+        .into_response())
+}
+
+async fn aws_operation(State(st): State<AppState>, op: Operation, req: Request) -> Response {
+    if req.method() != Method::POST {
+        return method_not_allowed(&req);
+    }
+    run(&st, op, req, |_| {})
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn method_not_allowed(req: &Request) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UnknownOperationException",
+        format!("No operation at {} {}", req.method(), req.uri().path()),
+    )
+    .into_response()
+}
+
+fn decode(s: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| {
+            ApiError::validation("The request URI is not valid UTF-8 after percent-decoding")
+        })
+}
+
+/// `/tags/{resourceArn}`: GET lists, POST tags, DELETE untags (`?tagKeys=..`).
+async fn tags(State(st): State<AppState>, req: Request) -> Response {
+    let op = match *req.method() {
+        Method::GET => Operation::ListTagsForResource,
+        Method::POST => Operation::TagResource,
+        Method::DELETE => Operation::UntagResource,
+        _ => return method_not_allowed(&req),
+    };
+    let result = async {
+        let raw = req.uri().path().trim_start_matches("/tags/");
+        let arn = decode(raw)?;
+        let mut keys = Vec::new();
+        if let Some(q) = req.uri().query() {
+            for pair in q.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                if decode(k)? == "tagKeys" {
+                    keys.push(Value::String(decode(v)?));
+                }
+            }
+        }
+        run(&st, op, req, move |m| {
+            m.insert("resourceArn".into(), Value::String(arn));
+            if op == Operation::UntagResource {
+                m.insert("tagKeys".into(), Value::Array(keys));
+            } else {
+                m.remove("tagKeys");
+            }
+        })
+        .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}

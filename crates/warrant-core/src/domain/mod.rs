@@ -1,0 +1,6 @@
+//! Types and rules. No I/O of any kind.
+
+pub mod arn;
+pub mod input;
+pub mod policy;
+pub mod vendor;

@@ -1,0 +1,45 @@
+//! The service's error: one variant per AWS error the API layer can answer with.
+//! Messages name the field and the rule; they never carry a secret, a path or SQL.
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    Throttling(String),
+    /// Something failed inside warrant. The text goes to the operator's log only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn validation(msg: impl Into<String>) -> Self {
+        Error::Validation(msg.into())
+    }
+}
+
+impl From<warrant_store::StoreError> for Error {
+    fn from(e: warrant_store::StoreError) -> Self {
+        match e {
+            warrant_store::StoreError::Conflict => Error::Conflict("resource already exists".into()),
+            warrant_store::StoreError::TooManyTags => {
+                Error::Validation("Value at 'tags' failed to satisfy constraint: a resource can carry at most 50 tags".into())
+            }
+            warrant_store::StoreError::Database(d) => Error::Internal(d),
+        }
+    }
+}
+
+impl From<warrant_crypto::CryptoError> for Error {
+    fn from(e: warrant_crypto::CryptoError) -> Self {
+        Error::Internal(format!("sealed value: {e}"))
+    }
+}

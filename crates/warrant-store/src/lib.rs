@@ -1,0 +1,137 @@
+//! Storage for warrant.
+//!
+//! The [`Store`] trait is the one datastore interface; [`SqliteStore`] is the embedded
+//! backend (a PostgreSQL backend implements the same trait for scale-out). The store
+//! keeps only sealed bytes for secrets: it never sees plaintext. Every query filters on
+//! the account id.
+
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same key exists.
+    #[error("already exists")]
+    Conflict,
+    /// A resource would carry more tags than allowed.
+    #[error("too many tags")]
+    TooManyTags,
+    /// The database failed; the text is for the operator's log, never for clients.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A SigV4 access key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub secret_sealed: Vec<u8>,
+    /// The IAM-style policy document, as JSON text.
+    pub policy: String,
+    pub created_at: Millis,
+}
+
+/// The kinds of named resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    WorkloadIdentity,
+    Oauth2Provider,
+    ApiKeyProvider,
+    TokenVault,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::WorkloadIdentity => "workload-identity",
+            Kind::Oauth2Provider => "oauth2-provider",
+            Kind::ApiKeyProvider => "apikey-provider",
+            Kind::TokenVault => "token-vault",
+        }
+    }
+}
+
+/// A named resource: its identity, its non-secret configuration as JSON, and its one
+/// sealed secret, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceRecord {
+    pub account_id: String,
+    pub kind: Kind,
+    pub name: String,
+    pub arn: String,
+    pub body: String,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub lookup_id: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What an update writes. `secret_sealed: None` keeps the stored secret.
+#[derive(Clone, Debug)]
+pub struct ResourceUpdate {
+    pub body: String,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub updated_at: Millis,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Insert unless present; true when this call inserted it.
+    async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool>;
+
+    async fn count_access_keys(&self) -> Result<i64>;
+    async fn insert_access_key(&self, rec: &AccessKeyRecord) -> Result<()>;
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool>;
+
+    /// Insert a resource and its tags in one transaction. `Conflict` when the name is taken.
+    async fn insert_resource(&self, rec: &ResourceRecord, tags: &[(String, String)]) -> Result<()>;
+    async fn get_resource(
+        &self,
+        account_id: &str,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>>;
+    /// Apply `update` and return the new record; `None` when no such resource.
+    async fn update_resource(
+        &self,
+        account_id: &str,
+        kind: Kind,
+        name: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Option<ResourceRecord>>;
+    /// Delete a resource and its tags in one transaction; false when absent.
+    async fn delete_resource(&self, account_id: &str, kind: Kind, name: &str) -> Result<bool>;
+    /// Up to `limit` resources of a kind ordered by name, starting after `after`.
+    async fn list_resources(
+        &self,
+        account_id: &str,
+        kind: Kind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ResourceRecord>>;
+
+    /// Merge `tags` into the resource's tags, refusing (and changing nothing) when the
+    /// result would hold more than `max_tags`.
+    async fn tag_resource(
+        &self,
+        account_id: &str,
+        arn: &str,
+        tags: &[(String, String)],
+        max_tags: usize,
+    ) -> Result<()>;
+    async fn untag_resource(&self, account_id: &str, arn: &str, keys: &[String]) -> Result<()>;
+    async fn list_tags(&self, account_id: &str, arn: &str) -> Result<Vec<(String, String)>>;
+}

@@ -1,0 +1,616 @@
+//! The embedded SQLite backend.
+//!
+//! One writer connection serializes writes (SQLite allows one writer at a time; a
+//! single writer avoids busy errors on lock upgrades), and a small pool of readers
+//! serves reads concurrently under WAL. `synchronous=FULL` makes every acknowledged
+//! commit durable across a crash or power loss.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+
+use crate::{AccessKeyRecord, Kind, ResourceRecord, ResourceUpdate, Result, Store, StoreError};
+
+/// Tunables of the SQLite backend.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Reader connections (WAL lets them read while the writer writes).
+    pub readers: u32,
+    /// Bytes of the database file mapped into memory (`PRAGMA mmap_size`).
+    pub mmap_size: u64,
+    /// Page cache per connection in KiB (`PRAGMA cache_size = -N`).
+    pub cache_kib: u32,
+    /// How long a connection waits on a lock before failing.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            readers: 4,
+            mmap_size: 64 * 1024 * 1024,
+            cache_kib: 8 * 1024,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e {
+        if d.is_unique_violation() {
+            return StoreError::Conflict;
+        }
+    }
+    StoreError::Database(e.to_string())
+}
+
+fn migrator() -> Migrator {
+    let migrations = vec![Migration::new(
+        1,
+        Cow::Borrowed("init"),
+        MigrationType::Simple,
+        Cow::Borrowed(include_str!("../migrations/sqlite/0001_init.sql")),
+        false,
+    )];
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database at `url` (`sqlite://PATH` or a plain
+    /// path) and apply pending migrations.
+    pub async fn open(url: &str, opts: &SqliteOptions) -> Result<Self> {
+        let base = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url).map_err(db_err)?
+        } else {
+            SqliteConnectOptions::new().filename(Path::new(url))
+        };
+        let base = base
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(opts.busy_timeout)
+            .foreign_keys(true)
+            .pragma("mmap_size", opts.mmap_size.to_string())
+            .pragma("cache_size", format!("-{}", opts.cache_kib));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.clone())
+            .await
+            .map_err(db_err)?;
+        migrator()
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(opts.readers.max(1))
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(db_err)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Close both pools, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn kind_from_str(s: &str) -> Result<Kind> {
+    Ok(match s {
+        "workload-identity" => Kind::WorkloadIdentity,
+        "oauth2-provider" => Kind::Oauth2Provider,
+        "apikey-provider" => Kind::ApiKeyProvider,
+        "token-vault" => Kind::TokenVault,
+        other => return Err(StoreError::Database(format!("unknown kind {other:?}"))),
+    })
+}
+
+fn access_key_from_row(r: &SqliteRow) -> AccessKeyRecord {
+    AccessKeyRecord {
+        access_key_id: r.get("access_key_id"),
+        account_id: r.get("account_id"),
+        name: r.get("name"),
+        secret_sealed: r.get("secret_sealed"),
+        policy: r.get("policy"),
+        created_at: r.get("created_at"),
+    }
+}
+
+fn resource_from_row(r: &SqliteRow) -> Result<ResourceRecord> {
+    Ok(ResourceRecord {
+        account_id: r.get("account_id"),
+        kind: kind_from_str(r.get::<&str, _>("kind"))?,
+        name: r.get("name"),
+        arn: r.get("arn"),
+        body: r.get("body"),
+        secret_sealed: r.get("secret_sealed"),
+        lookup_id: r.get("lookup_id"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    })
+}
+
+const RESOURCE_COLUMNS: &str =
+    "account_id, kind, name, arn, body, secret_sealed, lookup_id, created_at, updated_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?1")
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
+        let r = sqlx::query("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn count_access_keys(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM access_keys")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn insert_access_key(&self, rec: &AccessKeyRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO access_keys (access_key_id, account_id, name, secret_sealed, policy, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(&rec.access_key_id)
+        .bind(&rec.account_id)
+        .bind(&rec.name)
+        .bind(&rec.secret_sealed)
+        .bind(&rec.policy)
+        .bind(rec.created_at)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
+        let row = sqlx::query("SELECT * FROM access_keys WHERE access_key_id = ?1")
+            .bind(access_key_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(row.as_ref().map(access_key_from_row))
+    }
+
+    async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM access_keys ORDER BY account_id, name, access_key_id")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db_err)?;
+        Ok(rows.iter().map(access_key_from_row).collect())
+    }
+
+    async fn delete_access_key(&self, access_key_id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM access_keys WHERE access_key_id = ?1")
+            .bind(access_key_id)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_resource(&self, rec: &ResourceRecord, tags: &[(String, String)]) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO resources (account_id, kind, name, arn, body, secret_sealed, lookup_id, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(&rec.account_id)
+        .bind(rec.kind.as_str())
+        .bind(&rec.name)
+        .bind(&rec.arn)
+        .bind(&rec.body)
+        .bind(&rec.secret_sealed)
+        .bind(&rec.lookup_id)
+        .bind(rec.created_at)
+        .bind(rec.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        // Tags of an earlier resource with the same ARN were deleted with it; replace
+        // any leftovers all the same so a new resource never inherits tags.
+        sqlx::query("DELETE FROM tags WHERE account_id = ?1 AND resource_arn = ?2")
+            .bind(&rec.account_id)
+            .bind(&rec.arn)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        for (k, v) in tags {
+            sqlx::query(
+                "INSERT INTO tags (account_id, resource_arn, key, value) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(&rec.account_id)
+            .bind(&rec.arn)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn get_resource(
+        &self,
+        account_id: &str,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Option<ResourceRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM resources WHERE account_id = ?1 AND kind = ?2 AND name = ?3"
+        ))
+        .bind(account_id)
+        .bind(kind.as_str())
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(resource_from_row).transpose()
+    }
+
+    async fn update_resource(
+        &self,
+        account_id: &str,
+        kind: Kind,
+        name: &str,
+        update: &ResourceUpdate,
+    ) -> Result<Option<ResourceRecord>> {
+        let row = sqlx::query(&format!(
+            "UPDATE resources SET body = ?4, secret_sealed = COALESCE(?5, secret_sealed), updated_at = ?6 \
+             WHERE account_id = ?1 AND kind = ?2 AND name = ?3 RETURNING {RESOURCE_COLUMNS}"
+        ))
+        .bind(account_id)
+        .bind(kind.as_str())
+        .bind(name)
+        .bind(&update.body)
+        .bind(&update.secret_sealed)
+        .bind(update.updated_at)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(resource_from_row).transpose()
+    }
+
+    async fn delete_resource(&self, account_id: &str, kind: Kind, name: &str) -> Result<bool> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let arn: Option<String> = sqlx::query_scalar(
+            "DELETE FROM resources WHERE account_id = ?1 AND kind = ?2 AND name = ?3 RETURNING arn",
+        )
+        .bind(account_id)
+        .bind(kind.as_str())
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(arn) = arn else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM tags WHERE account_id = ?1 AND resource_arn = ?2")
+            .bind(account_id)
+            .bind(&arn)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn list_resources(
+        &self,
+        account_id: &str,
+        kind: Kind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ResourceRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RESOURCE_COLUMNS} FROM resources WHERE account_id = ?1 AND kind = ?2 AND name > ?3 \
+             ORDER BY name LIMIT ?4"
+        ))
+        .bind(account_id)
+        .bind(kind.as_str())
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(resource_from_row).collect()
+    }
+
+    async fn tag_resource(
+        &self,
+        account_id: &str,
+        arn: &str,
+        tags: &[(String, String)],
+        max_tags: usize,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        for (k, v) in tags {
+            sqlx::query(
+                "INSERT INTO tags (account_id, resource_arn, key, value) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (account_id, resource_arn, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(account_id)
+            .bind(arn)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tags WHERE account_id = ?1 AND resource_arn = ?2",
+        )
+        .bind(account_id)
+        .bind(arn)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if n as usize > max_tags {
+            tx.rollback().await.map_err(db_err)?;
+            return Err(StoreError::TooManyTags);
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn untag_resource(&self, account_id: &str, arn: &str, keys: &[String]) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        for k in keys {
+            sqlx::query(
+                "DELETE FROM tags WHERE account_id = ?1 AND resource_arn = ?2 AND key = ?3",
+            )
+            .bind(account_id)
+            .bind(arn)
+            .bind(k)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_tags(&self, account_id: &str, arn: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT key, value FROM tags WHERE account_id = ?1 AND resource_arn = ?2 ORDER BY key",
+        )
+        .bind(account_id)
+        .bind(arn)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let s = SqliteStore::open(path.to_str().unwrap(), &SqliteOptions::default())
+            .await
+            .unwrap();
+        (dir, s)
+    }
+
+    fn rec(account: &str, name: &str) -> ResourceRecord {
+        ResourceRecord {
+            account_id: account.into(),
+            kind: Kind::WorkloadIdentity,
+            name: name.into(),
+            arn: format!("arn:{account}:{name}"),
+            body: "{}".into(),
+            secret_sealed: Some(vec![1, 2, 3]),
+            lookup_id: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn resources_crud_conflict_and_account_isolation() {
+        let (_d, s) = store().await;
+        let tags = vec![("k".to_string(), "v".to_string())];
+        s.insert_resource(&rec("a", "one"), &tags).await.unwrap();
+        assert!(matches!(
+            s.insert_resource(&rec("a", "one"), &[]).await,
+            Err(StoreError::Conflict)
+        ));
+        s.insert_resource(&rec("b", "one"), &[]).await.unwrap();
+        assert!(s
+            .get_resource("a", Kind::WorkloadIdentity, "one")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(s
+            .get_resource("a", Kind::ApiKeyProvider, "one")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(s
+            .get_resource("c", Kind::WorkloadIdentity, "one")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(s.list_tags("a", "arn:a:one").await.unwrap(), tags);
+        assert!(s.list_tags("b", "arn:a:one").await.unwrap().is_empty());
+
+        let up = ResourceUpdate {
+            body: "{\"x\":1}".into(),
+            secret_sealed: None,
+            updated_at: 5,
+        };
+        let r = s
+            .update_resource("a", Kind::WorkloadIdentity, "one", &up)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.body, "{\"x\":1}");
+        assert_eq!(
+            r.secret_sealed,
+            Some(vec![1, 2, 3]),
+            "None keeps the secret"
+        );
+        assert_eq!(r.updated_at, 5);
+        assert!(s
+            .update_resource("a", Kind::WorkloadIdentity, "nope", &up)
+            .await
+            .unwrap()
+            .is_none());
+
+        assert!(s
+            .delete_resource("a", Kind::WorkloadIdentity, "one")
+            .await
+            .unwrap());
+        assert!(!s
+            .delete_resource("a", Kind::WorkloadIdentity, "one")
+            .await
+            .unwrap());
+        assert!(
+            s.list_tags("a", "arn:a:one").await.unwrap().is_empty(),
+            "tags go with it"
+        );
+        assert!(s
+            .get_resource("b", Kind::WorkloadIdentity, "one")
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn list_pages_by_name_and_stays_stable_under_inserts() {
+        let (_d, s) = store().await;
+        for n in ["b", "d", "f"] {
+            s.insert_resource(&rec("a", n), &[]).await.unwrap();
+        }
+        let p1 = s
+            .list_resources("a", Kind::WorkloadIdentity, None, 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            p1.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["b", "d"]
+        );
+        s.insert_resource(&rec("a", "a"), &[]).await.unwrap();
+        s.insert_resource(&rec("a", "e"), &[]).await.unwrap();
+        let p2 = s
+            .list_resources("a", Kind::WorkloadIdentity, Some("d"), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            p2.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["e", "f"]
+        );
+    }
+
+    #[tokio::test]
+    async fn tag_limit_changes_nothing() {
+        let (_d, s) = store().await;
+        let t = |n: usize| -> Vec<(String, String)> {
+            (0..n).map(|i| (format!("k{i}"), "v".to_string())).collect()
+        };
+        s.tag_resource("a", "arn", &t(3), 3).await.unwrap();
+        assert!(matches!(
+            s.tag_resource("a", "arn", &[("new".into(), "v".into())], 3)
+                .await,
+            Err(StoreError::TooManyTags)
+        ));
+        assert_eq!(s.list_tags("a", "arn").await.unwrap().len(), 3);
+        s.tag_resource("a", "arn", &[("k0".into(), "w".into())], 3)
+            .await
+            .unwrap();
+        assert_eq!(s.list_tags("a", "arn").await.unwrap()[0].1, "w");
+        s.untag_resource("a", "arn", &["k0".into(), "zz".into()])
+            .await
+            .unwrap();
+        assert_eq!(s.list_tags("a", "arn").await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn access_keys_and_meta() {
+        let (_d, s) = store().await;
+        assert_eq!(s.count_access_keys().await.unwrap(), 0);
+        let k = AccessKeyRecord {
+            access_key_id: "AK1".into(),
+            account_id: "000000000000".into(),
+            name: "admin".into(),
+            secret_sealed: vec![9],
+            policy: "{}".into(),
+            created_at: 3,
+        };
+        s.insert_access_key(&k).await.unwrap();
+        assert!(matches!(
+            s.insert_access_key(&k).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(s.get_access_key("AK1").await.unwrap(), Some(k.clone()));
+        assert_eq!(s.list_access_keys().await.unwrap(), vec![k]);
+        assert!(s.delete_access_key("AK1").await.unwrap());
+        assert!(s.get_access_key("AK1").await.unwrap().is_none());
+
+        assert!(s.meta_put_if_absent("canary", b"x").await.unwrap());
+        assert!(!s.meta_put_if_absent("canary", b"y").await.unwrap());
+        assert_eq!(s.meta_get("canary").await.unwrap(), Some(b"x".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let p = path.to_str().unwrap();
+        {
+            let s = SqliteStore::open(p, &SqliteOptions::default())
+                .await
+                .unwrap();
+            s.insert_resource(&rec("a", "x"), &[]).await.unwrap();
+            s.close().await;
+        }
+        let s = SqliteStore::open(p, &SqliteOptions::default())
+            .await
+            .unwrap();
+        assert!(s
+            .get_resource("a", Kind::WorkloadIdentity, "x")
+            .await
+            .unwrap()
+            .is_some());
+    }
+}

@@ -1,0 +1,328 @@
+//! `warrant`: a self-hosted identity and credential service for AI agents, speaking the
+//! AWS AgentCore Identity wire protocol. This binary parses arguments, wires the layers
+//! together, and runs `serve` or an admin command. No business rules live here.
+
+mod config;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use config::{Config, LogFormat, ServeArgs, SettingError, StoreArgs};
+use warrant_core::service::{Service, Settings, SystemClock};
+use warrant_core::{ExposeSecret, SecretString};
+use warrant_crypto::{Keyring, MasterKey, MasterKeySource};
+use warrant_store::SqliteStore;
+
+#[derive(Parser)]
+#[command(
+    name = "warrant",
+    version,
+    about = "Identity and credentials for AI agents, wire-compatible with AWS AgentCore Identity"
+)]
+struct Cli {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage the SigV4 access keys callers sign with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; prints its secret once, as JSON.
+    Create {
+        /// A name for the key (letters, digits, _.@+=,-).
+        #[arg(long)]
+        name: String,
+        /// IAM-style JSON policy file ("-" reads standard input).
+        #[arg(long)]
+        policy: std::path::PathBuf,
+    },
+    /// List keys as JSON (never their secrets).
+    List,
+    /// Delete a key.
+    Delete {
+        /// The access key id.
+        access_key_id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warrant: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(s) = e.downcast_ref::<SettingError>() {
+                eprintln!("warrant: error: {s}");
+                return ExitCode::from(2);
+            }
+            eprintln!("warrant: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cfg.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+}
+
+/// Open the data dir, the master key and the store, and prove the key fits the data.
+async fn open(cfg: &Config) -> anyhow::Result<(Arc<Service>, Arc<SqliteStore>)> {
+    config::prepare_data_dir(&cfg.data_dir)?;
+    let env_key = std::env::var("WARRANT_MASTER_KEY").ok();
+    let (key, source) = MasterKey::load_or_create(env_key.as_deref(), &cfg.data_dir)
+        .map_err(|e| SettingError(format!("master key: {e}")))?;
+    match &source {
+        MasterKeySource::Env => {
+            tracing::info!(key_id = %key.id_hex(), "master key from WARRANT_MASTER_KEY")
+        }
+        MasterKeySource::File(p) => {
+            tracing::info!(key_id = %key.id_hex(), path = %p.display(), "master key loaded")
+        }
+        MasterKeySource::Generated(p) => {
+            tracing::info!(key_id = %key.id_hex(), path = %p.display(), "master key generated")
+        }
+    }
+    let store = Arc::new(
+        SqliteStore::open(&cfg.database_url, &cfg.sqlite)
+            .await
+            .map_err(|e| SettingError(format!("--database-url {}: {e}", cfg.database_url)))?,
+    );
+    let public_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let service = Arc::new(Service::new(
+        store.clone(),
+        Keyring::new(key),
+        Settings {
+            region: cfg.region.clone(),
+            account_id: cfg.account_id.clone(),
+            public_url,
+        },
+        Arc::new(SystemClock),
+    ));
+    service.check_master_key().await.map_err(|e| {
+        anyhow::anyhow!(
+            "master key check failed: {}",
+            e.to_string().trim_start_matches("internal error: ")
+        )
+    })?;
+    Ok((service, store))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let serve_args = match &cli.command {
+        Command::Serve(a) => a.clone(),
+        _ => ServeArgs::default(),
+    };
+    let mut cfg = Config::load(&cli.store, &serve_args)?;
+    match cli.command {
+        Command::Serve(_) => {
+            init_logging(&cfg);
+            serve(&mut cfg).await
+        }
+        Command::Keys(k) => {
+            // Admin commands log only warnings, so their stdout stays clean JSON.
+            if cli.store.log_level.is_none() {
+                cfg.log_level = "warn".into();
+            }
+            init_logging(&cfg);
+            keys(&cfg, k).await
+        }
+    }
+}
+
+/// Write the bootstrap admin key as an AWS shared-credentials file, mode 0600,
+/// replacing any earlier one atomically.
+fn write_credentials(
+    dir: &Path,
+    id: &str,
+    secret: &SecretString,
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = dir.join("credentials");
+    let tmp = dir.join(format!(".credentials.{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let text = format!(
+        "[warrant]\naws_access_key_id = {id}\naws_secret_access_key = {}",
+        secret.expose_secret()
+    );
+    warrant_crypto::write_private(&tmp, text.as_bytes())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
+    // Bind first, so a port in use fails fast and the default public URL can use the
+    // real port when --listen asks for port 0.
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| SettingError(format!("--listen {}: {e}", cfg.listen)))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    if cfg.public_url.is_none() {
+        cfg.public_url = Some(format!("http://{bound}"));
+    }
+    let (service, store) = open(cfg).await?;
+
+    let admin_id = std::env::var("WARRANT_ADMIN_ACCESS_KEY_ID").ok();
+    let admin_secret = std::env::var("WARRANT_ADMIN_SECRET_ACCESS_KEY").ok();
+    let given = match (admin_id, admin_secret) {
+        (Some(i), Some(s)) => Some((i, SecretString::from(s))),
+        (None, None) => None,
+        _ => {
+            return Err(SettingError(
+                "WARRANT_ADMIN_ACCESS_KEY_ID and WARRANT_ADMIN_SECRET_ACCESS_KEY go together"
+                    .into(),
+            )
+            .into())
+        }
+    };
+    let from_env = given.is_some();
+    if let Some(k) = service
+        .bootstrap_admin(given)
+        .await
+        .map_err(|e| SettingError(format!("WARRANT_ADMIN_ACCESS_KEY_ID: {e}")))?
+    {
+        if from_env {
+            tracing::info!(access_key_id = %k.access_key_id, "admin key created from the environment");
+        } else {
+            let path = write_credentials(&cfg.data_dir, &k.access_key_id, &k.secret_access_key)?;
+            tracing::info!(access_key_id = %k.access_key_id, path = %path.display(), profile = "warrant", "admin key created; credentials written");
+            eprintln!(
+                "warrant: admin credentials written to {} (profile [warrant])",
+                path.display()
+            );
+        }
+    }
+
+    let app = warrant_api::router(service, cfg.api.clone(), Arc::new(SystemClock));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown_timeout = cfg.shutdown_timeout;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        let _ = tx.send(());
+    });
+    tracing::info!(address = %bound, region = %cfg.region, account = %cfg.account_id, "warrant listening");
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "warrant listening on http://{bound}")?;
+        out.flush()?;
+    }
+    let server = tokio::spawn(async move { server.await });
+    let mut server = server;
+    tokio::select! {
+        r = &mut server => { r.context("server task")?.context("serving")?; }
+        _ = async { let _ = rx.await; tokio::time::sleep(shutdown_timeout).await } => {
+            tracing::warn!(timeout_s = shutdown_timeout.as_secs(), "in-flight requests did not finish in time; exiting");
+        }
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    let (service, store) = open(cfg).await?;
+    let result = match cmd {
+        KeysCommand::Create { name, policy } => {
+            let text = if policy.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+                    .context("reading the policy from stdin")?
+            } else {
+                std::fs::read_to_string(&policy)
+                    .with_context(|| format!("--policy: cannot read {}", policy.display()))?
+            };
+            // The key belongs to the configured account (--account-id).
+            let account = cfg.account_id.clone();
+            let k = service
+                .create_access_key(&name, &account, &text, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let out = serde_json::json!({
+                "accessKeyId": k.access_key_id,
+                "secretAccessKey": k.secret_access_key.expose_secret(),
+                "name": k.name,
+                "accountId": k.account_id,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        KeysCommand::List => {
+            let list: Vec<_> = service
+                .list_access_keys()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .into_iter()
+                .map(|k| {
+                    serde_json::json!({
+                        "accessKeyId": k.access_key_id,
+                        "name": k.name,
+                        "accountId": k.account_id,
+                        "createdAt": k.created_at as f64 / 1000.0,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+            Ok(())
+        }
+        KeysCommand::Delete { access_key_id } => {
+            service
+                .delete_access_key(&access_key_id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("deleted {access_key_id}");
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
+}
