@@ -113,6 +113,7 @@ async fn open(cfg: &Config) -> anyhow::Result<(Arc<Service>, Arc<SqliteStore>)> 
             tracing::info!(key_id = %key.id_hex(), path = %p.display(), "master key generated")
         }
     }
+    create_private_db_file(&cfg.database_url)?;
     let store = Arc::new(
         SqliteStore::open(&cfg.database_url, &cfg.sqlite)
             .await
@@ -139,6 +140,35 @@ async fn open(cfg: &Config) -> anyhow::Result<(Arc<Service>, Arc<SqliteStore>)> 
         )
     })?;
     Ok((service, store))
+}
+
+/// Create the SQLite file with mode 0600 before SQLite does (SQLite gives its -wal and
+/// -shm files the same mode), so only warrant's user can read even the sealed data.
+fn create_private_db_file(url: &str) -> anyhow::Result<()> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" || Path::new(path).exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            Err(SettingError(format!("--database-url {url}: cannot create the file: {e}")).into())
+        }
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
