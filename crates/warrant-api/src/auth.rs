@@ -2,8 +2,9 @@
 
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use warrant_core::service::Caller;
-use warrant_core::ExposeSecret;
+use std::sync::Arc;
+
+use warrant_core::service::AuthEntry;
 use warrant_inbound::sigv4::{self, Expectation, RequestParts, SigV4Error};
 
 use crate::{ApiError, AppState, SIGNING_NAME};
@@ -14,12 +15,12 @@ fn sig_error(e: SigV4Error) -> ApiError {
     ApiError::new(status, t, e.to_string())
 }
 
-/// Verify the request's SigV4 signature and return the caller it proves.
+/// Verify the request's SigV4 signature and return the access key it proves.
 pub(crate) async fn authenticate(
     st: &AppState,
     parts: &Parts,
     body: &[u8],
-) -> Result<Caller, ApiError> {
+) -> Result<Arc<AuthEntry>, ApiError> {
     let auth = sigv4::parse_authorization(&parts.headers).map_err(sig_error)?;
     let req = RequestParts {
         method: parts.method.as_str(),
@@ -35,18 +36,13 @@ pub(crate) async fn authenticate(
         now_unix: st.clock.now_millis().div_euclid(1000),
     };
     sigv4::check_request(&auth, &req, &exp).map_err(sig_error)?;
-    let Some((caller, secret)) = st.service.caller_for_key(&auth.access_key_id).await? else {
+    let Some(entry) = st.service.caller_for_key(&auth.access_key_id).await? else {
         return Err(ApiError::forbidden(
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
         ));
     };
-    let key = sigv4::derive_signing_key(
-        secret.expose_secret().as_bytes(),
-        &auth.date,
-        &auth.region,
-        &auth.service,
-    );
+    let key = entry.signing_key(&auth.date, &auth.region, &auth.service);
     sigv4::verify_signature(&auth, &req, &key).map_err(sig_error)?;
-    Ok(caller)
+    Ok(entry)
 }

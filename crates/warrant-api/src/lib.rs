@@ -253,7 +253,7 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = read_body(body, st.settings.max_body_bytes).await?;
-    let caller = auth::authenticate(st, &parts, &bytes).await?;
+    let key = auth::authenticate(st, &parts, &bytes).await?;
     let mut input = parse_json(&bytes)?;
     if let Value::Null = input {
         input = Value::Object(Map::new());
@@ -261,7 +261,7 @@ async fn run(
     if let Value::Object(m) = &mut input {
         extra(m);
     }
-    let out = st.service.call(&caller, op, &input).await?;
+    let out = st.service.call(&key.caller, op, &input).await?;
     let status = success_status(op);
     if status == StatusCode::NO_CONTENT {
         return Ok(status.into_response());

@@ -147,7 +147,7 @@ impl MasterKey {
 
 fn pad(s: &str) -> String {
     let mut s = s.to_string();
-    while s.len() % 4 != 0 {
+    while !s.len().is_multiple_of(4) {
         s.push('=');
     }
     s

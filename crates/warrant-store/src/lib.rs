@@ -5,10 +5,12 @@
 //! keeps only sealed bytes for secrets: it never sees plaintext. Every query filters on
 //! the account id.
 
+mod cache;
 mod sqlite;
 
 use async_trait::async_trait;
 
+pub use cache::CachedStore;
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Milliseconds since the Unix epoch.
@@ -89,6 +91,9 @@ pub trait Store: Send + Sync + 'static {
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Insert unless present; true when this call inserted it.
     async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool>;
+    /// A number that changes whenever any connection or process commits a change;
+    /// `None` when the backend cannot tell (then nothing may be cached).
+    async fn data_version(&self) -> Result<Option<i64>>;
 
     async fn count_access_keys(&self) -> Result<i64>;
     async fn insert_access_key(&self, rec: &AccessKeyRecord) -> Result<()>;

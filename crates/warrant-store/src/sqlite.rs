@@ -46,6 +46,9 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// A connection of its own, so `PRAGMA data_version` reports every commit made
+    /// through the other connections and by other processes.
+    watcher: SqlitePool,
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -105,14 +108,27 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .connect_with(base.clone().read_only(true))
+            .await
+            .map_err(db_err)?;
+        let watcher = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(base.read_only(true))
             .await
             .map_err(db_err)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            watcher,
+        })
     }
 
     /// Close both pools, checkpointing the WAL.
     pub async fn close(&self) {
+        self.watcher.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -174,6 +190,14 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected() == 1)
+    }
+
+    async fn data_version(&self) -> Result<Option<i64>> {
+        sqlx::query_scalar("PRAGMA data_version")
+            .fetch_one(&self.watcher)
+            .await
+            .map(Some)
+            .map_err(db_err)
     }
 
     async fn count_access_keys(&self) -> Result<i64> {

@@ -91,6 +91,14 @@ pub struct ServeArgs {
     /// Requests in flight at once; beyond it, ThrottlingException. [default: 1024]
     #[arg(long, env = "WARRANT_MAX_CONCURRENT_REQUESTS")]
     pub max_concurrent_requests: Option<usize>,
+    /// Rows (access keys, resources) the read cache holds. [default: 10000]
+    #[arg(long, env = "WARRANT_CACHE_ENTRIES")]
+    pub cache_entries: Option<usize>,
+    /// How often, in milliseconds, the server checks for changes made by other
+    /// processes (e.g. `warrant keys`), so cached rows go stale for at most this long.
+    /// [default: 10]
+    #[arg(long, env = "WARRANT_CACHE_REFRESH_MS")]
+    pub cache_refresh_ms: Option<u64>,
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT. [default: 30]
     #[arg(long, env = "WARRANT_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<u64>,
@@ -117,6 +125,8 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     max_concurrent_requests: Option<usize>,
     shutdown_timeout: Option<u64>,
+    cache_entries: Option<usize>,
+    cache_refresh_ms: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -134,6 +144,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub api: warrant_api::ApiSettings,
     pub shutdown_timeout: Duration,
+    pub cache_entries: usize,
+    pub cache_refresh: Duration,
 }
 
 fn check_region(r: &str) -> Result<(), SettingError> {
@@ -311,6 +323,14 @@ impl Config {
                     .shutdown_timeout
                     .or(file.shutdown_timeout)
                     .unwrap_or(30),
+            ),
+            cache_entries: serve.cache_entries.or(file.cache_entries).unwrap_or(10_000),
+            cache_refresh: Duration::from_millis(
+                serve
+                    .cache_refresh_ms
+                    .or(file.cache_refresh_ms)
+                    .unwrap_or(10)
+                    .max(1),
             ),
         })
     }

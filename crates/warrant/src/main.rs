@@ -15,7 +15,7 @@ use config::{Config, LogFormat, ServeArgs, SettingError, StoreArgs};
 use warrant_core::service::{Service, Settings, SystemClock};
 use warrant_core::{ExposeSecret, SecretString};
 use warrant_crypto::{Keyring, MasterKey, MasterKeySource};
-use warrant_store::SqliteStore;
+use warrant_store::{CachedStore, SqliteStore, Store};
 
 #[derive(Parser)]
 #[command(
@@ -97,7 +97,8 @@ fn init_logging(cfg: &Config) {
 }
 
 /// Open the data dir, the master key and the store, and prove the key fits the data.
-async fn open(cfg: &Config) -> anyhow::Result<(Arc<Service>, Arc<SqliteStore>)> {
+/// `cached`: serve reads through the read cache (the server); admin commands do not.
+async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<SqliteStore>)> {
     config::prepare_data_dir(&cfg.data_dir)?;
     let env_key = std::env::var("WARRANT_MASTER_KEY").ok();
     let (key, source) = MasterKey::load_or_create(env_key.as_deref(), &cfg.data_dir)
@@ -123,8 +124,15 @@ async fn open(cfg: &Config) -> anyhow::Result<(Arc<Service>, Arc<SqliteStore>)> 
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    let backend: Arc<dyn Store> = if cached {
+        CachedStore::new(store.clone(), cfg.cache_entries, cfg.cache_refresh)
+            .await
+            .map_err(|e| anyhow::anyhow!("opening the read cache: {e}"))?
+    } else {
+        store.clone()
+    };
     let service = Arc::new(Service::new(
-        store.clone(),
+        backend,
         Keyring::new(key),
         Settings {
             region: cfg.region.clone(),
@@ -223,7 +231,7 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
     if cfg.public_url.is_none() {
         cfg.public_url = Some(format!("http://{bound}"));
     }
-    let (service, store) = open(cfg).await?;
+    let (service, store) = open(cfg, true).await?;
 
     let admin_id = std::env::var("WARRANT_ADMIN_ACCESS_KEY_ID").ok();
     let admin_secret = std::env::var("WARRANT_ADMIN_SECRET_ACCESS_KEY").ok();
@@ -301,7 +309,7 @@ async fn shutdown_signal() {
 }
 
 async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
-    let (service, store) = open(cfg).await?;
+    let (service, store) = open(cfg, false).await?;
     let result = match cmd {
         KeysCommand::Create { name, policy } => {
             let text = if policy.as_os_str() == "-" {

@@ -58,9 +58,12 @@ impl Scope<'_> {
     }
 }
 
-/// The model's pattern for taggable ARNs.
+/// The model's pattern for taggable ARNs, with digits allowed in the later segment
+/// types. The model's `[a-z-]+` cannot match `oauth2credentialprovider`; AWS gets
+/// away with it because Smithy patterns are not anchored, but warrant matches whole
+/// values, so it widens that one class instead.
 pub const TAGGABLE_ARN_PATTERN: &str =
-    r"arn:(?:[^:]+)?:bedrock-agentcore:[a-z0-9-]+:[0-9]{12}:([a-z-]+/[^/]+)(?:/[a-z-]+/[^/]+)*";
+    r"arn:(?:[^:]+)?:bedrock-agentcore:[a-z0-9-]+:[0-9]{12}:([a-z-]+/[^/]+)(?:/[a-z0-9-]+/[^/]+)*";
 
 /// The resource a taggable ARN names, if it is one of warrant's kinds in `scope`.
 /// `None` for a well-formed ARN that names nothing warrant keeps.

@@ -121,6 +121,11 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// The path of this object itself.
+    pub fn here(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn path(&self, name: &str) -> String {
         if self.prefix.is_empty() {
             name.to_string()

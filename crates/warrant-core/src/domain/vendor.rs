@@ -316,19 +316,21 @@ fn refuse(path: &str, what: &str) -> Error {
     ))
 }
 
-/// Refuse the members of a secret reference that point outside warrant.
-fn refuse_external_secret(cfg: &Input<'_>, prefix: &str) -> Result<()> {
-    if let Some(src) = cfg.opt_enum(&format!("{prefix}SecretSource"), &["MANAGED", "EXTERNAL"])? {
-        if src == "EXTERNAL" {
-            return Err(refuse(
-                &cfg.path(&format!("{prefix}SecretSource")),
-                "secrets held in AWS Secrets Manager (EXTERNAL); give the secret itself (MANAGED)",
-            ));
-        }
-    }
-    if cfg.has(&format!("{prefix}SecretConfig")) {
+/// Refuse the members that would keep a secret outside warrant: `{prefix}Source`
+/// `EXTERNAL` and `{prefix}Config` (AWS Secrets Manager). `prefix` is `clientSecret`
+/// or `apiKeySecret`.
+pub fn refuse_external_secret(cfg: &Input<'_>, prefix: &str) -> Result<()> {
+    let source = format!("{prefix}Source");
+    if cfg.opt_enum(&source, &["MANAGED", "EXTERNAL"])? == Some("EXTERNAL") {
         return Err(refuse(
-            &cfg.path(&format!("{prefix}SecretConfig")),
+            &cfg.path(&source),
+            "secrets held in AWS Secrets Manager (EXTERNAL); give the secret itself (MANAGED)",
+        ));
+    }
+    let config = format!("{prefix}Config");
+    if cfg.has(&config) {
+        return Err(refuse(
+            &cfg.path(&config),
             "secrets held in AWS Secrets Manager; give the secret itself",
         ));
     }
@@ -342,8 +344,7 @@ pub fn parse_oauth2_config<'a>(
     input: &Input<'a>,
     creating: bool,
 ) -> Result<ParsedOauth2Config<'a>> {
-    let root_path = input.path("");
-    let root_path = root_path.trim_end_matches('.');
+    let root_path = input.here();
     let given: Vec<&str> = CONFIG_MEMBERS
         .iter()
         .copied()
@@ -511,7 +512,7 @@ fn parse_custom(cfg: &Input<'_>, config: &mut Oauth2Config) -> Result<()> {
         }
         _ => {
             return Err(violation(
-                &disc.path("").trim_end_matches('.').to_string(),
+                disc.here(),
                 "Member must set exactly one of discoveryUrl and authorizationServerMetadata",
             ))
         }

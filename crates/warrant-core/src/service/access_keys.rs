@@ -1,5 +1,7 @@
 //! SigV4 access keys: bootstrap, admin commands, and lookup for authentication.
 
+use std::sync::{Arc, Mutex};
+
 use rand::Rng;
 use warrant_crypto::{Aad, ExposeSecret, SecretString};
 use warrant_store::AccessKeyRecord;
@@ -8,6 +10,41 @@ use super::{Caller, Service};
 use crate::domain::input::matches_pattern;
 use crate::domain::policy::Policy;
 use crate::error::{Error, Result};
+
+/// What authenticating with one access key needs, kept between requests: the caller
+/// (with its parsed policy), the opened secret, and the last derived signing key.
+/// Reused only while the stored key row is byte-for-byte the same.
+pub struct AuthEntry {
+    pub caller: Caller,
+    secret: SecretString,
+    sealed: Vec<u8>,
+    policy_text: String,
+    signing: Mutex<Option<(String, [u8; 32])>>,
+}
+
+impl AuthEntry {
+    /// The SigV4 signing key for a credential scope, derived once per scope.
+    pub fn signing_key(&self, date: &str, region: &str, service: &str) -> [u8; 32] {
+        let scope = format!("{date}/{region}/{service}");
+        let mut slot = self.signing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((s, k)) = slot.as_ref() {
+            if *s == scope {
+                return *k;
+            }
+        }
+        let k = warrant_inbound::sigv4::derive_signing_key(
+            self.secret.expose_secret().as_bytes(),
+            date,
+            region,
+            service,
+        );
+        *slot = Some((scope, k));
+        k
+    }
+}
+
+/// Most access keys remembered at once; the memo empties when full.
+const AUTH_MEMO_MAX: usize = 10_000;
 
 /// A key just created; the only time its secret is shown.
 pub struct NewAccessKey {
@@ -155,12 +192,22 @@ impl Service {
         }
     }
 
-    /// The caller behind an access key id and the key's secret, for SigV4
-    /// verification; `None` for an unknown key.
-    pub async fn caller_for_key(&self, id: &str) -> Result<Option<(Caller, SecretString)>> {
+    /// What authenticating with access key `id` needs; `None` for an unknown key.
+    pub async fn caller_for_key(&self, id: &str) -> Result<Option<Arc<AuthEntry>>> {
         let Some(rec) = self.store.get_access_key(id).await? else {
             return Ok(None);
         };
+        {
+            let memo = self.auth_memo.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = memo.get(id) {
+                if e.sealed == rec.secret_sealed
+                    && e.policy_text == rec.policy
+                    && e.caller.account_id == rec.account_id
+                {
+                    return Ok(Some(e.clone()));
+                }
+            }
+        }
         let plain = self.keyring.open(
             &access_key_aad(&rec.account_id, &rec.access_key_id),
             &rec.secret_sealed,
@@ -169,14 +216,23 @@ impl Service {
             .map_err(|_| Error::Internal("access key secret is not UTF-8".into()))?;
         let policy = Policy::parse(&rec.policy)
             .map_err(|e| Error::Internal(format!("stored policy of {id}: {e}")))?;
-        Ok(Some((
-            Caller {
+        let entry = Arc::new(AuthEntry {
+            caller: Caller {
                 access_key_id: rec.access_key_id,
                 account_id: rec.account_id,
                 name: rec.name,
                 policy,
             },
-            SecretString::from(secret),
-        )))
+            secret: SecretString::from(secret),
+            sealed: rec.secret_sealed,
+            policy_text: rec.policy,
+            signing: Mutex::new(None),
+        });
+        let mut memo = self.auth_memo.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.len() >= AUTH_MEMO_MAX {
+            memo.clear();
+        }
+        memo.insert(id.to_string(), entry.clone());
+        Ok(Some(entry))
     }
 }

@@ -8,7 +8,7 @@ use warrant_store::{Kind, ResourceRecord, ResourceUpdate};
 use super::{Caller, Service};
 use crate::domain::arn::{parse_taggable, DEFAULT_VAULT, TAGGABLE_ARN_PATTERN};
 use crate::domain::input::{violation, Input, StrRule};
-use crate::domain::vendor::{parse_oauth2_config, Oauth2Config, VENDORS};
+use crate::domain::vendor::{parse_oauth2_config, refuse_external_secret, Oauth2Config, VENDORS};
 use crate::error::{Error, Result};
 
 macro_rules! operations {
@@ -588,14 +588,7 @@ impl Service {
     }
 
     fn api_key<'a>(i: &Input<'a>) -> Result<Option<&'a str>> {
-        if let Some(src) = i.opt_enum("apiKeySecretSource", &["MANAGED", "EXTERNAL"])? {
-            if src == "EXTERNAL" {
-                return Err(Error::validation("1 validation error detected: Value at 'apiKeySecretSource' is not supported by warrant: secrets held in AWS Secrets Manager (EXTERNAL); give the API key itself (MANAGED)"));
-            }
-        }
-        if i.has("apiKeySecretConfig") {
-            return Err(Error::validation("1 validation error detected: Value at 'apiKeySecretConfig' is not supported by warrant: secrets held in AWS Secrets Manager; give the API key itself"));
-        }
+        refuse_external_secret(i, "apiKeySecret")?;
         i.opt_str("apiKey", &API_KEY)
     }
 

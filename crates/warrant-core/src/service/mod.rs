@@ -4,7 +4,8 @@
 mod access_keys;
 mod control;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use warrant_crypto::{Aad, Keyring};
 use warrant_store::Store;
@@ -13,7 +14,7 @@ use crate::domain::arn::Scope;
 use crate::domain::policy::{Decision, Policy};
 use crate::error::{Error, Result};
 
-pub use access_keys::{AccessKeyInfo, NewAccessKey};
+pub use access_keys::{AccessKeyInfo, AuthEntry, NewAccessKey};
 pub use control::Operation;
 
 /// The source of time, injectable so expiry and skew are testable without sleeping.
@@ -78,6 +79,8 @@ pub struct Service {
     keyring: Keyring,
     settings: Settings,
     clock: Arc<dyn Clock>,
+    /// Opened access keys, by id (see [`AuthEntry`]).
+    auth_memo: Mutex<HashMap<String, Arc<AuthEntry>>>,
 }
 
 const CANARY: &[u8] = b"warrant master key canary v1";
@@ -94,6 +97,7 @@ impl Service {
             keyring,
             settings,
             clock,
+            auth_memo: Mutex::new(HashMap::new()),
         }
     }
 

@@ -250,7 +250,7 @@ pub fn check_request(
     let age = now - i128::from(signed_at);
     if age > skew || -age > skew {
         let clamp = |t: i128| t.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
-        let skew_text = if exp.max_skew_secs % 60 == 0 {
+        let skew_text = if exp.max_skew_secs.is_multiple_of(60) {
             format!("{} min", exp.max_skew_secs / 60)
         } else {
             format!("{} sec", exp.max_skew_secs)
