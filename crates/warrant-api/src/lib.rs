@@ -323,7 +323,8 @@ async fn tags(State(st): State<AppState>, req: Request) -> Response {
         }
         run(&st, op, req, move |m| {
             m.insert("resourceArn".into(), Value::String(arn));
-            if op == Operation::UntagResource {
+            // `tagKeys` lives in the query string; absent there means absent.
+            if op == Operation::UntagResource && !keys.is_empty() {
                 m.insert("tagKeys".into(), Value::Array(keys));
             } else {
                 m.remove("tagKeys");
