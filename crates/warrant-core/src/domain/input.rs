@@ -161,6 +161,17 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// A string whose model type defaults to `""` (`DefaultClientSecretType`, ...): SDKs
+    /// that fill in defaults send `""` for "not given", so `""` reads as absent.
+    pub fn opt_str_or_default(&self, name: &str, rule: &StrRule) -> Result<Option<&'a str>> {
+        if let Some(Value::String(s)) = self.get(name) {
+            if s.is_empty() {
+                return Ok(None);
+            }
+        }
+        self.opt_str(name, rule)
+    }
+
     pub fn req_str(&self, name: &str, rule: &StrRule) -> Result<&'a str> {
         self.opt_str(name, rule)?.ok_or_else(|| self.missing(name))
     }
@@ -380,6 +391,22 @@ mod tests {
         let o = i.req_obj("o").unwrap();
         let e = o.req_str("x", &NAME).unwrap_err().to_string();
         assert!(e.contains("'o.x'"), "{e}");
+    }
+
+    #[test]
+    fn empty_default_strings_read_as_absent() {
+        let v = json!({"s": "", "t": "x", "n": 1});
+        let i = Input::root(&v).unwrap();
+        assert_eq!(
+            i.opt_str_or_default("s", &StrRule::len(1, 5)).unwrap(),
+            None
+        );
+        assert_eq!(
+            i.opt_str_or_default("t", &StrRule::len(1, 5)).unwrap(),
+            Some("x")
+        );
+        assert!(i.opt_str_or_default("n", &StrRule::len(1, 5)).is_err());
+        assert!(i.opt_str("s", &StrRule::len(1, 5)).is_err());
     }
 
     #[test]

@@ -376,14 +376,19 @@ pub fn parse_oauth2_config<'a>(
     }
     let cfg = input.req_obj(expected)?;
     refuse_external_secret(&cfg, "clientSecret")?;
-    let client_secret = cfg.opt_str("clientSecret", &CLIENT_SECRET)?;
+    let client_secret = cfg.opt_str_or_default("clientSecret", &CLIENT_SECRET)?;
     if creating && client_secret.is_none() {
         return Err(violation(
             &cfg.path("clientSecret"),
             "Member must not be null: warrant keeps the client secret sealed in its vault",
         ));
     }
-    let client_id = cfg.opt_str("clientId", &CLIENT_ID)?;
+    // Custom providers' clientId is a `DefaultClientIdType` ("" means not given).
+    let client_id = if expected == "customOauth2ProviderConfig" {
+        cfg.opt_str_or_default("clientId", &CLIENT_ID)?
+    } else {
+        cfg.opt_str("clientId", &CLIENT_ID)?
+    };
     if client_id.is_none() && (creating || expected != "customOauth2ProviderConfig") {
         return Err(cfg.missing("clientId"));
     }

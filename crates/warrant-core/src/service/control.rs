@@ -589,7 +589,7 @@ impl Service {
 
     fn api_key<'a>(i: &Input<'a>) -> Result<Option<&'a str>> {
         refuse_external_secret(i, "apiKeySecret")?;
-        i.opt_str("apiKey", &API_KEY)
+        i.opt_str_or_default("apiKey", &API_KEY)
     }
 
     async fn create_apikey(&self, caller: &Caller, i: &Input<'_>) -> Result<Value> {

@@ -1,0 +1,1 @@
+//! Empty library: this package only carries the tests in `tests/`.

@@ -1,0 +1,14 @@
+//! Compatibility tests: the official AWS SDK for Rust
+//! (`aws-sdk-bedrockagentcorecontrol`) against the real `warrant` binary.
+//!
+//! Each test starts its own server (fresh data dir, ephemeral port) and
+//! shuts it down with SIGTERM at the end, checking it exits 0.
+
+mod harness;
+
+mod api_keys;
+mod errors;
+mod oauth2;
+mod tagging;
+mod token_vault;
+mod workload_identities;
