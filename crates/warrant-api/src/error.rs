@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub error_type: &'static str,
     pub message: String,
+    /// `reason` of a ValidationException (required there by the model).
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -19,11 +21,24 @@ impl ApiError {
             status,
             error_type,
             message: message.into(),
+            reason: None,
         }
     }
 
+    /// A ValidationException for a member that breaks a rule.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+            .with_reason("FieldValidationFailed")
+    }
+
+    /// A ValidationException for a body that cannot be read.
+    pub fn cannot_parse(status: StatusCode, message: impl Into<String>) -> Self {
+        Self::new(status, "ValidationException", message).with_reason("CannotParse")
+    }
+
+    fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     pub fn forbidden(error_type: &'static str, message: impl Into<String>) -> Self {
@@ -58,7 +73,11 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "message": self.message }).to_string();
+        let mut body = serde_json::json!({ "message": self.message });
+        if let Some(r) = self.reason {
+            body["reason"] = serde_json::Value::from(r);
+        }
+        let body = body.to_string();
         let mut res = (self.status, body).into_response();
         let h = res.headers_mut();
         h.insert("content-type", HeaderValue::from_static("application/json"));

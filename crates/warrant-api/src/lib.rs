@@ -223,9 +223,8 @@ async fn unknown_operation(req: Request) -> Response {
 /// Read the whole body, refusing more than the limit with 413.
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
+        ApiError::cannot_parse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "ValidationException",
             format!("Request body is larger than the limit of {limit} bytes"),
         )
     })
@@ -236,11 +235,14 @@ fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
         return Ok(Value::Null);
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::validation(format!(
-            "The request body is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
+        ApiError::cannot_parse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The request body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
     })
 }
 

@@ -222,6 +222,9 @@ fn write_credentials(
 }
 
 async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
+    // Install the signal handlers first: a SIGTERM that arrives as soon as the
+    // listening line is printed must still drain and exit 0, not kill the process.
+    let shutdown = shutdown_signal()?;
     // Bind first, so a port in use fails fast and the default public URL can use the
     // real port when --listen asks for port 0.
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -268,7 +271,7 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown_timeout = cfg.shutdown_timeout;
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down: draining in-flight requests");
         let _ = tx.send(());
     });
@@ -291,21 +294,17 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
+/// Register SIGINT and SIGTERM now; the returned future completes on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
 }
 
 async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {

@@ -461,13 +461,13 @@ impl Service {
 
     // ---- OAuth2 credential providers ----
 
-    fn oauth2_output(&self, rec: &ResourceRecord, with_times: bool) -> Result<Value> {
+    /// The provider as Create (`full` false) or Get/Update (`full` true) answer it.
+    fn oauth2_output(&self, rec: &ResourceRecord, full: bool) -> Result<Value> {
         let b: Oauth2Body = body(rec)?;
         let scope = self.scope(&rec.account_id);
         let mut out = json!({
             "clientSecretArn": {"secretArn": scope.secret("oauth2", &rec.name, &b.secret_suffix)},
             "name": rec.name,
-            "credentialProviderVendor": b.config.vendor,
             "credentialProviderArn": rec.arn,
             "callbackUrl": format!(
                 "{}/identities/oauth2/callback/{}",
@@ -477,7 +477,8 @@ impl Service {
             "oauth2ProviderConfigOutput": b.config.output(),
             "status": "READY",
         });
-        if with_times {
+        if full {
+            out["credentialProviderVendor"] = json!(b.config.vendor);
             out["createdTime"] = secs(rec.created_at);
             out["lastUpdatedTime"] = secs(rec.updated_at);
         }
