@@ -325,3 +325,30 @@ def test_unwritable_data_dir(spawn, tmp_path):
 def test_bad_account_id(spawn, acct):
     s = spawn(label="bad-account", account=acct, start=False)
     _expect_startup_error(s, "--account-id")
+
+
+def test_throttling_when_requests_in_flight_exceed_the_limit(spawn):
+    """With --max-concurrent-requests 1, a request whose body is still arriving holds the
+    only slot; a second request meanwhile gets 429 ThrottlingException, and once the first
+    completes, requests are served again."""
+    s = spawn(label="throttle", args=["--max-concurrent-requests", "1"])
+    slow = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    try:
+        slow.sendall(b"POST /identities/GetWorkloadIdentity HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"na")
+        throttled = None
+        for _ in range(50):  # the slow request reaches the limiter within milliseconds
+            r = call(s, "GetTokenVault", {})
+            if r.status == 429:
+                throttled = r
+                break
+        assert throttled is not None, "no request was throttled"
+        assert_raw_error(throttled, "ThrottlingException", 429)
+        assert throttled.headers.get("x-amzn-requestid")
+    finally:
+        slow.close()
+    for _ in range(50):
+        if call(s, "GetTokenVault", {}).status == 200:
+            break
+    else:
+        raise AssertionError("requests were not served again after the slot was freed")

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{BoxError, Router};
 use serde_json::{Map, Value};
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use warrant_core::service::{Clock, Operation, Service};
 
@@ -163,7 +164,9 @@ pub fn router(service: Arc<Service>, settings: ApiSettings, clock: Arc<dyn Clock
             .layer(middleware::from_fn(request_id))
             .layer(HandleErrorLayer::new(overloaded))
             .load_shed()
-            .concurrency_limit(max_concurrent),
+            // Global: axum layers each route separately, and a per-route limit
+            // would let every route have `max_concurrent` requests in flight.
+            .layer(GlobalConcurrencyLimitLayer::new(max_concurrent)),
     )
 }
 
