@@ -23,8 +23,8 @@ type ResourceKey = (String, Kind, String);
 #[derive(Default)]
 struct Entries {
     generation: u64,
-    keys: HashMap<String, AccessKeyRecord>,
-    resources: HashMap<ResourceKey, ResourceRecord>,
+    keys: HashMap<String, Arc<AccessKeyRecord>>,
+    resources: HashMap<ResourceKey, Arc<ResourceRecord>>,
 }
 
 pub struct CachedStore {
@@ -133,7 +133,7 @@ impl Store for CachedStore {
         r
     }
 
-    async fn get_access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>> {
+    async fn get_access_key(&self, id: &str) -> Result<Option<Arc<AccessKeyRecord>>> {
         let generation = self.current();
         if let Some(r) = self.lock(generation).keys.get(id) {
             return Ok(Some(r.clone()));
@@ -170,7 +170,7 @@ impl Store for CachedStore {
         account_id: &str,
         kind: Kind,
         name: &str,
-    ) -> Result<Option<ResourceRecord>> {
+    ) -> Result<Option<Arc<ResourceRecord>>> {
         let generation = self.current();
         let key = (account_id.to_string(), kind, name.to_string());
         if let Some(r) = self.lock(generation).resources.get(&key) {

@@ -8,6 +8,8 @@
 mod cache;
 mod sqlite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use cache::CachedStore;
@@ -97,7 +99,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn count_access_keys(&self) -> Result<i64>;
     async fn insert_access_key(&self, rec: &AccessKeyRecord) -> Result<()>;
-    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>>;
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<Arc<AccessKeyRecord>>>;
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>>;
     async fn delete_access_key(&self, access_key_id: &str) -> Result<bool>;
 
@@ -108,7 +110,7 @@ pub trait Store: Send + Sync + 'static {
         account_id: &str,
         kind: Kind,
         name: &str,
-    ) -> Result<Option<ResourceRecord>>;
+    ) -> Result<Option<Arc<ResourceRecord>>>;
     /// Apply `update` and return the new record; `None` when no such resource.
     async fn update_resource(
         &self,

@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -224,13 +225,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<AccessKeyRecord>> {
+    async fn get_access_key(&self, access_key_id: &str) -> Result<Option<Arc<AccessKeyRecord>>> {
         let row = sqlx::query("SELECT * FROM access_keys WHERE access_key_id = ?1")
             .bind(access_key_id)
             .fetch_optional(&self.reader)
             .await
             .map_err(db_err)?;
-        Ok(row.as_ref().map(access_key_from_row))
+        Ok(row.as_ref().map(|r| Arc::new(access_key_from_row(r))))
     }
 
     async fn list_access_keys(&self) -> Result<Vec<AccessKeyRecord>> {
@@ -297,7 +298,7 @@ impl Store for SqliteStore {
         account_id: &str,
         kind: Kind,
         name: &str,
-    ) -> Result<Option<ResourceRecord>> {
+    ) -> Result<Option<Arc<ResourceRecord>>> {
         let row = sqlx::query(&format!(
             "SELECT {RESOURCE_COLUMNS} FROM resources WHERE account_id = ?1 AND kind = ?2 AND name = ?3"
         ))
@@ -307,7 +308,9 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(db_err)?;
-        row.as_ref().map(resource_from_row).transpose()
+        row.as_ref()
+            .map(|r| resource_from_row(r).map(Arc::new))
+            .transpose()
     }
 
     async fn update_resource(
@@ -606,7 +609,7 @@ mod tests {
             s.insert_access_key(&k).await,
             Err(StoreError::Conflict)
         ));
-        assert_eq!(s.get_access_key("AK1").await.unwrap(), Some(k.clone()));
+        assert_eq!(s.get_access_key("AK1").await.unwrap().as_deref(), Some(&k));
         assert_eq!(s.list_access_keys().await.unwrap(), vec![k]);
         assert!(s.delete_access_key("AK1").await.unwrap());
         assert!(s.get_access_key("AK1").await.unwrap().is_none());

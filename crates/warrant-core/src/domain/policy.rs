@@ -151,17 +151,25 @@ impl Policy {
 }
 
 /// Match `text` against `pattern`, where `*` is any run of characters and `?` is one.
-/// Linear in practice: backtracks only to the last `*`.
+/// Linear in practice: backtracks only to the last `*`. Works on bytes (no allocation:
+/// it runs on every request) unless `?` meets non-ASCII text, where it works on chars.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    if pattern.contains('?') && !text.is_ascii() {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        return glob_units(&p, &t, '*', '?');
+    }
+    glob_units(pattern.as_bytes(), text.as_bytes(), b'*', b'?')
+}
+
+fn glob_units<T: PartialEq + Copy>(p: &[T], t: &[T], star_unit: T, any: T) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && p[pi] != star_unit && (p[pi] == any || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == star_unit {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -172,7 +180,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == star_unit {
         pi += 1;
     }
     pi == p.len()
@@ -199,6 +207,9 @@ mod tests {
         ));
         assert!(glob("*a*b*", "xxaxxbxx"));
         assert!(!glob("*a*b", "xxaxxbxxc"));
+        assert!(glob("r/?", "r/é"), "? is one character, not one byte");
+        assert!(!glob("r/?", "r/éé"));
+        assert!(glob("r/*", "r/éé"));
     }
 
     #[test]

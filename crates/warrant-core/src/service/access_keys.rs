@@ -218,14 +218,14 @@ impl Service {
             .map_err(|e| Error::Internal(format!("stored policy of {id}: {e}")))?;
         let entry = Arc::new(AuthEntry {
             caller: Caller {
-                access_key_id: rec.access_key_id,
-                account_id: rec.account_id,
-                name: rec.name,
+                access_key_id: rec.access_key_id.clone(),
+                account_id: rec.account_id.clone(),
+                name: rec.name.clone(),
                 policy,
             },
             secret: SecretString::from(secret),
-            sealed: rec.secret_sealed,
-            policy_text: rec.policy,
+            sealed: rec.secret_sealed.clone(),
+            policy_text: rec.policy.clone(),
             signing: Mutex::new(None),
         });
         let mut memo = self.auth_memo.lock().unwrap_or_else(|p| p.into_inner());

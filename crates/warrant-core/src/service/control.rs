@@ -1,5 +1,7 @@
 //! The control-plane operations of `bedrock-agentcore-control` (Identity).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use serde_json::{json, Map, Value};
 use warrant_crypto::Aad;
@@ -238,7 +240,7 @@ impl Service {
         Ok((name, arn))
     }
 
-    async fn load(&self, caller: &Caller, kind: Kind, name: &str) -> Result<ResourceRecord> {
+    async fn load(&self, caller: &Caller, kind: Kind, name: &str) -> Result<Arc<ResourceRecord>> {
         self.store
             .get_resource(&caller.account_id, kind, name)
             .await?
@@ -671,7 +673,7 @@ impl Service {
     }
 
     /// The account's vault, created on first use (every account has `default`).
-    async fn vault(&self, caller: &Caller, id: &str) -> Result<ResourceRecord> {
+    async fn vault(&self, caller: &Caller, id: &str) -> Result<Arc<ResourceRecord>> {
         if id != DEFAULT_VAULT {
             return Err(not_found("Token vault", id));
         }
@@ -719,7 +721,7 @@ impl Service {
             Operation::GetTokenVault.name(),
             &self.scope(&caller.account_id).token_vault(id),
         )?;
-        Self::vault_output(&self.vault(caller, id).await?)
+        Self::vault_output(&*self.vault(caller, id).await?)
     }
 
     async fn set_token_vault_cmk(&self, caller: &Caller, i: &Input<'_>) -> Result<Value> {
