@@ -185,8 +185,10 @@ async fn request_id(req: Request, next: Next) -> Response {
     let id = uuid::Builder::from_random_bytes(rand::random())
         .into_uuid()
         .to_string();
+    // Both clones share the request's bytes (no allocation on the hot path).
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone();
+    let path = uri.path();
     let started = Instant::now();
     let mut res = next.run(req).await;
     let status = res.status();

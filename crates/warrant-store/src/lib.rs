@@ -55,6 +55,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    const ALL: [Kind; 4] = [
+        Kind::WorkloadIdentity,
+        Kind::Oauth2Provider,
+        Kind::ApiKeyProvider,
+        Kind::TokenVault,
+    ];
+
+    /// The kind stored under `name`, the inverse of [`Kind::as_str`].
+    pub fn from_stored(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::WorkloadIdentity => "workload-identity",

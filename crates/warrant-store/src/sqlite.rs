@@ -136,13 +136,7 @@ impl SqliteStore {
 }
 
 fn kind_from_str(s: &str) -> Result<Kind> {
-    Ok(match s {
-        "workload-identity" => Kind::WorkloadIdentity,
-        "oauth2-provider" => Kind::Oauth2Provider,
-        "apikey-provider" => Kind::ApiKeyProvider,
-        "token-vault" => Kind::TokenVault,
-        other => return Err(StoreError::Database(format!("unknown kind {other:?}"))),
-    })
+    Kind::from_stored(s).ok_or_else(|| StoreError::Database(format!("unknown kind {s:?}")))
 }
 
 fn access_key_from_row(r: &SqliteRow) -> AccessKeyRecord {

@@ -281,8 +281,7 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
         writeln!(out, "warrant listening on http://{bound}")?;
         out.flush()?;
     }
-    let server = tokio::spawn(async move { server.await });
-    let mut server = server;
+    let mut server = tokio::spawn(async move { server.await });
     tokio::select! {
         r = &mut server => { r.context("server task")?.context("serving")?; }
         _ = async { let _ = rx.await; tokio::time::sleep(shutdown_timeout).await } => {

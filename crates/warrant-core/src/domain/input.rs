@@ -3,6 +3,7 @@
 //! in AWS's words. Unknown members are ignored, as AWS does. Values are never echoed,
 //! so a sensitive member cannot leak through an error message.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -66,21 +67,16 @@ impl StrRule {
     }
 }
 
-/// Whole-value match of one of the model's patterns; compiled once per pattern.
+/// Whole-value match of one of the model's patterns; each is compiled once.
 pub fn matches_pattern(pattern: &'static str, value: &str) -> bool {
-    static CACHE: LazyLock<std::sync::RwLock<Vec<(&'static str, Regex)>>> =
-        LazyLock::new(Default::default);
-    if let Some((_, re)) = CACHE
-        .read()
-        .expect("pattern cache")
-        .iter()
-        .find(|(p, _)| std::ptr::eq(*p, pattern) || *p == pattern)
-    {
+    type Cache = std::sync::RwLock<HashMap<&'static str, Regex>>;
+    static CACHE: LazyLock<Cache> = LazyLock::new(Default::default);
+    if let Some(re) = CACHE.read().expect("pattern cache").get(pattern) {
         return re.is_match(value);
     }
     let re = Regex::new(&format!("^(?:{pattern})$")).expect("model pattern compiles");
     let ok = re.is_match(value);
-    CACHE.write().expect("pattern cache").push((pattern, re));
+    CACHE.write().expect("pattern cache").insert(pattern, re);
     ok
 }
 
@@ -88,6 +84,14 @@ pub fn matches_pattern(pattern: &'static str, value: &str) -> bool {
 pub fn violation(path: &str, rule: &str) -> Error {
     Error::Validation(format!(
         "1 validation error detected: Value at '{path}' failed to satisfy constraint: {rule}"
+    ))
+}
+
+/// A ValidationException for a member the model has but warrant cannot honour: refused,
+/// never silently ignored.
+pub fn unsupported(path: &str, what: &str) -> Error {
+    Error::Validation(format!(
+        "1 validation error detected: Value at '{path}' is not supported by warrant: {what}"
     ))
 }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::domain::input::{violation, Input, StrRule};
+use crate::domain::input::{unsupported, violation, Input, StrRule};
 use crate::error::{Error, Result};
 
 /// Every `CredentialProviderVendorType` of the AWS model.
@@ -310,26 +310,20 @@ pub struct ParsedOauth2Config<'a> {
     pub client_secret: Option<&'a str>,
 }
 
-fn refuse(path: &str, what: &str) -> Error {
-    Error::Validation(format!(
-        "1 validation error detected: Value at '{path}' is not supported by warrant: {what}"
-    ))
-}
-
 /// Refuse the members that would keep a secret outside warrant: `{prefix}Source`
 /// `EXTERNAL` and `{prefix}Config` (AWS Secrets Manager). `prefix` is `clientSecret`
 /// or `apiKeySecret`.
 pub fn refuse_external_secret(cfg: &Input<'_>, prefix: &str) -> Result<()> {
     let source = format!("{prefix}Source");
     if cfg.opt_enum(&source, &["MANAGED", "EXTERNAL"])? == Some("EXTERNAL") {
-        return Err(refuse(
+        return Err(unsupported(
             &cfg.path(&source),
             "secrets held in AWS Secrets Manager (EXTERNAL); give the secret itself (MANAGED)",
         ));
     }
     let config = format!("{prefix}Config");
     if cfg.has(&config) {
-        return Err(refuse(
+        return Err(unsupported(
             &cfg.path(&config),
             "secrets held in AWS Secrets Manager; give the secret itself",
         ));
@@ -469,12 +463,12 @@ fn parse_custom(cfg: &Input<'_>, config: &mut Oauth2Config) -> Result<()> {
         ),
     ] {
         if cfg.has(member) {
-            return Err(refuse(&cfg.path(member), what));
+            return Err(unsupported(&cfg.path(member), what));
         }
     }
     if let Some(list) = cfg.raw("privateEndpointOverrides") {
         if !matches!(list, Value::Array(a) if a.is_empty()) {
-            return Err(refuse(
+            return Err(unsupported(
                 &cfg.path("privateEndpointOverrides"),
                 "private endpoints (VPC Lattice)",
             ));
@@ -482,7 +476,7 @@ fn parse_custom(cfg: &Input<'_>, config: &mut Oauth2Config) -> Result<()> {
     }
     if let Some(m) = cfg.opt_enum("clientAuthenticationMethod", &AUTH_METHODS)? {
         if m == "AWS_IAM_ID_TOKEN_JWT" || m == "PRIVATE_KEY_JWT" {
-            return Err(refuse(
+            return Err(unsupported(
                 &cfg.path("clientAuthenticationMethod"),
                 &format!("{m}; use CLIENT_SECRET_BASIC or CLIENT_SECRET_POST"),
             ));
@@ -530,7 +524,7 @@ fn parse_custom(cfg: &Input<'_>, config: &mut Oauth2Config) -> Result<()> {
                 &["NONE", "M2M", "AWS_IAM_ID_TOKEN_JWT"],
             )?;
             if actor == "AWS_IAM_ID_TOKEN_JWT" {
-                return Err(refuse(
+                return Err(unsupported(
                     &tx.path("actorTokenContent"),
                     "AWS IAM identity tokens as actor tokens",
                 ));

@@ -19,17 +19,24 @@ pub struct AuthEntry {
     secret: SecretString,
     sealed: Vec<u8>,
     policy_text: String,
-    signing: Mutex<Option<(String, [u8; 32])>>,
+    signing: Mutex<Option<SigningKey>>,
+}
+
+/// The last credential scope an access key signed for, and its derived key.
+struct SigningKey {
+    date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
 }
 
 impl AuthEntry {
     /// The SigV4 signing key for a credential scope, derived once per scope.
     pub fn signing_key(&self, date: &str, region: &str, service: &str) -> [u8; 32] {
-        let scope = format!("{date}/{region}/{service}");
         let mut slot = self.signing.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((s, k)) = slot.as_ref() {
-            if *s == scope {
-                return *k;
+        if let Some(k) = slot.as_ref() {
+            if k.date == date && k.region == region && k.service == service {
+                return k.key;
             }
         }
         let k = warrant_inbound::sigv4::derive_signing_key(
@@ -38,7 +45,12 @@ impl AuthEntry {
             region,
             service,
         );
-        *slot = Some((scope, k));
+        *slot = Some(SigningKey {
+            date: date.to_string(),
+            region: region.to_string(),
+            service: service.to_string(),
+            key: k,
+        });
         k
     }
 }

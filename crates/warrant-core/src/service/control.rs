@@ -9,7 +9,7 @@ use warrant_store::{Kind, ResourceRecord, ResourceUpdate};
 
 use super::{Caller, Service};
 use crate::domain::arn::{parse_taggable, DEFAULT_VAULT, TAGGABLE_ARN_PATTERN};
-use crate::domain::input::{violation, Input, StrRule};
+use crate::domain::input::{unsupported, violation, Input, StrRule};
 use crate::domain::vendor::{parse_oauth2_config, refuse_external_secret, Oauth2Config, VENDORS};
 use crate::error::{Error, Result};
 
@@ -734,8 +734,9 @@ impl Service {
             &self.scope(&caller.account_id).token_vault(id),
         )?;
         if key_type == "CustomerManagedKey" {
-            return Err(Error::validation(
-                "1 validation error detected: Value at 'kmsConfiguration.keyType' is not supported by warrant: CustomerManagedKey is not yet supported; the vault is sealed with warrant's own master key (ServiceManagedKey)",
+            return Err(unsupported(
+                &kms.path("keyType"),
+                "CustomerManagedKey is not yet supported; the vault is sealed with warrant's own master key (ServiceManagedKey)",
             ));
         }
         if key_arn.is_some() {
