@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 import helpers
+from faultprovider import FaultProvider
 from helpers import Server
+from testkit import OidcProvider
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,7 +31,9 @@ def _binary_exists():
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Server:
     data = tmp_path_factory.mktemp("session-data")
-    s = Server(data, label="session", public_url=helpers.SESSION_PUBLIC_URL)
+    # The test kit's providers listen on 127.0.0.1: allowlist it for outbound calls.
+    s = Server(data, label="session", public_url=helpers.SESSION_PUBLIC_URL,
+               args=["--outbound-allow", "127.0.0.1"])
     s.start()
     yield s
     rc = s.stop()
@@ -39,6 +43,12 @@ def server(tmp_path_factory) -> Server:
 @pytest.fixture(scope="session")
 def client(server):
     return server.client()
+
+
+@pytest.fixture(scope="session")
+def data_client(server):
+    """boto3 `bedrock-agentcore` (data plane) client of the session server."""
+    return server.data_client()
 
 
 @pytest.fixture
@@ -93,3 +103,51 @@ def pytest_sessionfinish(session, exitstatus):
         print("\nresponse members not in the AWS model (ignored by SDKs): "
               + ", ".join(sorted(helpers.EXTRA_MEMBERS)))
     print(f"\nserver logs of this run: {helpers.LOG_DIR}")
+
+
+# ---------------------------------------------------------------------------------------
+# OAuth test kit: a real authorization server (testkit/oidc-provider.mjs, oidc-provider
+# 8.x under Node) and a fault-injecting one (faultprovider.py). See testkit/README.md.
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def oidc_provider():
+    """The session's real OAuth 2.0 server: .issuer, .discovery_url, .token_endpoint,
+    .clients {"basic"|"post": {client_id, client_secret}}, .resource, .scopes,
+    .stats(), .reset(), .token(client, **form). Shared: reset() or compare deltas."""
+    p = OidcProvider(label="oidc-provider").start()
+    yield p
+    rc = p.stop()
+    assert rc == 0, f"oidc-provider exited with {rc} on SIGTERM\n{p.stderr_text()[-3000:]}"
+
+
+@pytest.fixture
+def spawn_oidc_provider():
+    """Factory for a provider of the test's own, e.g.
+    spawn_oidc_provider(token_ttl=2, strict_client_auth=True); stopped at teardown."""
+    started = []
+
+    def _spawn(**kw):
+        kw.setdefault("label", "oidc-provider-own")
+        p = OidcProvider(**kw)
+        started.append(p)
+        return p.start()
+
+    yield _spawn
+    problems = []
+    for p in started:
+        if p.running():
+            rc = p.stop()
+            if rc != 0:
+                problems.append(f"{p.label}: exit code {rc} on SIGTERM")
+    assert not problems, problems
+
+
+@pytest.fixture(scope="session")
+def fault_provider():
+    """The session's fault-injecting OAuth server (faultprovider.FaultProvider), started.
+    Shared: call .reset() first, and restore .slow_seconds if you change it."""
+    fp = FaultProvider().start()
+    yield fp
+    fp.stop()

@@ -301,6 +301,12 @@ class Server:
         return make_client(self.url, key_id or ADMIN_KEY_ID, secret or ADMIN_SECRET,
                            region or self.region)
 
+    def data_client(self, key_id: str | None = None, secret: str | None = None,
+                    region: str | None = None, read_timeout: float = 60):
+        """A boto3 `bedrock-agentcore` (data plane) client for this server."""
+        return make_data_client(self.url, key_id or ADMIN_KEY_ID, secret or ADMIN_SECRET,
+                                region or self.region, read_timeout=read_timeout)
+
     def arn(self, kind: str, name: str | None = None, account: str | None = None) -> str:
         acct = account or self.account
         base = f"arn:aws:bedrock-agentcore:{self.region}:{acct}:"
@@ -357,15 +363,19 @@ def create_key(data_dir: Path, name: str, policy: dict | str, *, account: str | 
 # ---------------------------------------------------------------------------------------
 
 
-_MODEL = None
+_MODELS: dict = {}
 
 
-def service_model():
-    global _MODEL
-    if _MODEL is None:
+def service_model(service: str = "bedrock-agentcore-control"):
+    if service not in _MODELS:
         import botocore.session
-        _MODEL = botocore.session.get_session().get_service_model("bedrock-agentcore-control")
-    return _MODEL
+        _MODELS[service] = botocore.session.get_session().get_service_model(service)
+    return _MODELS[service]
+
+
+# Data-plane members that hand a credential to the caller by design: the leak check of
+# responses skips these members (and only these).
+RELEASED_MEMBERS = ("apiKey", "accessToken", "workloadAccessToken")
 
 
 def shape_problems(shape, value, path: str = "$") -> list[str]:
@@ -421,9 +431,21 @@ def _response_hook(response_dict=None, exception=None, context=None, **kwargs):
     status = response_dict.get("status_code")
     event = kwargs.get("event_name", "?")
     op = event.rsplit(".", 1)[-1]
+    parts = event.split(".")
+    service = ("bedrock-agentcore-control" if len(parts) < 3 or parts[1].endswith("control")
+               else "bedrock-agentcore")
     if "x-amzn-requestid" not in headers:
         RESPONSE_PROBLEMS.append(f"{op}: HTTP {status} response without x-amzn-RequestId")
-    leaked = secrets_in(body if isinstance(body, (bytes, str)) else b"")
+    scanned = body if isinstance(body, (bytes, str)) else b""
+    if service == "bedrock-agentcore" and status and 200 <= status < 300 and scanned:
+        try:
+            doc = json.loads(scanned)
+            for m in RELEASED_MEMBERS:
+                doc.pop(m, None)
+            scanned = json.dumps(doc)
+        except Exception:  # noqa: BLE001 - scanned whole below
+            pass
+    leaked = secrets_in(scanned)
     if leaked:
         RESPONSE_PROBLEMS.append(f"{op}: response body contains a secret ({len(leaked)})")
     if status and 200 <= status < 300 and body:
@@ -431,22 +453,30 @@ def _response_hook(response_dict=None, exception=None, context=None, **kwargs):
             RESPONSE_PROBLEMS.append(f"{op}: content-type {headers.get('content-type')!r}")
         try:
             parsed = json.loads(body)
-            shape = service_model().operation_model(op).output_shape
+            shape = service_model(service).operation_model(op).output_shape
             if shape is not None:
                 RESPONSE_PROBLEMS.extend(f"{op}: {p}" for p in shape_problems(shape, parsed))
         except Exception as e:  # noqa: BLE001 - reported, not raised inside botocore
             RESPONSE_PROBLEMS.append(f"{op}: response not checkable against the model: {e!r}")
 
 
-def make_client(url: str, key_id: str, secret: str, region: str = REGION):
+def make_data_client(url: str, key_id: str, secret: str, region: str = REGION,
+                     read_timeout: float = 60):
+    """A boto3 `bedrock-agentcore` (data plane) client: one attempt, no retries."""
+    return make_client(url, key_id, secret, region, service="bedrock-agentcore",
+                       read_timeout=read_timeout)
+
+
+def make_client(url: str, key_id: str, secret: str, region: str = REGION, *,
+                service: str = "bedrock-agentcore-control", read_timeout: float = 60):
     c = boto3.session.Session().client(
-        "bedrock-agentcore-control",
+        service,
         endpoint_url=url,
         region_name=region,
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
         config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                      connect_timeout=10, read_timeout=60),
+                      connect_timeout=10, read_timeout=read_timeout),
     )
     c.meta.events.register("response-received", _response_hook)
     return c

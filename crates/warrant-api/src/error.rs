@@ -58,6 +58,18 @@ impl From<Error> for ApiError {
             Error::Throttling(m) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", m)
             }
+            Error::Unauthorized(m) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "UnauthorizedException", m)
+            }
+            Error::Upstream(m) => {
+                // The message names the provider and the failure; it is for the client.
+                tracing::warn!(detail = %m, "credential provider failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerException",
+                    m,
+                )
+            }
             Error::Internal(detail) => {
                 // Logged once, here at the boundary; the client sees no internals.
                 tracing::error!(%detail, "internal error");

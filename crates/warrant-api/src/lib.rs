@@ -1,4 +1,6 @@
-//! The HTTP API: AWS rest-json routes for `bedrock-agentcore-control` (Identity), SigV4
+//! The HTTP API: AWS rest-json routes for `bedrock-agentcore-control` and
+//! `bedrock-agentcore` (Identity), warrant's own routes under `/warrant/v1/`, the WAT
+//! JWKS at `/.well-known/jwks.json`, Prometheus metrics at `/metrics`; SigV4
 //! authentication, request ids, body limits, load shedding and AWS error mapping.
 //! Business rules live in `warrant-core`; this layer only translates.
 
@@ -32,6 +34,8 @@ pub struct ApiSettings {
     pub sigv4_max_skew: Duration,
     /// Requests served at once; beyond it, ThrottlingException.
     pub max_concurrent_requests: usize,
+    /// Renders `/metrics`; `None` serves no metrics.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl Default for ApiSettings {
@@ -40,6 +44,7 @@ impl Default for ApiSettings {
             max_body_bytes: 1024 * 1024,
             sigv4_max_skew: Duration::from_secs(900),
             max_concurrent_requests: 1024,
+            metrics: None,
         }
     }
 }
@@ -54,8 +59,8 @@ pub struct AppState {
 /// The SigV4 service name both AgentCore APIs sign with.
 pub const SIGNING_NAME: &str = "bedrock-agentcore";
 
-/// The routes of the control plane: path -> operation.
-const CONTROL_ROUTES: &[(&str, Operation)] = {
+/// The AWS routes, both APIs: path -> operation.
+const AWS_ROUTES: &[(&str, Operation)] = {
     use Operation::*;
     &[
         ("/identities/CreateWorkloadIdentity", CreateWorkloadIdentity),
@@ -109,6 +114,22 @@ const CONTROL_ROUTES: &[(&str, Operation)] = {
             "/identities/reset-token-vault-key-material",
             ResetTokenVaultKeyMaterial,
         ),
+        // bedrock-agentcore (the data plane)
+        ("/identities/GetWorkloadAccessToken", GetWorkloadAccessToken),
+        (
+            "/identities/GetWorkloadAccessTokenForUserId",
+            GetWorkloadAccessTokenForUserId,
+        ),
+        (
+            "/identities/GetWorkloadAccessTokenForJWT",
+            GetWorkloadAccessTokenForJWT,
+        ),
+        ("/identities/api-key", GetResourceApiKey),
+        ("/identities/oauth2/token", GetResourceOauth2Token),
+        (
+            "/identities/CompleteResourceTokenAuth",
+            CompleteResourceTokenAuth,
+        ),
     ]
 };
 
@@ -149,13 +170,20 @@ pub fn router(service: Arc<Service>, settings: ApiSettings, clock: Arc<dyn Clock
         clock,
     };
     let mut app = Router::new().route("/ping", get(ping));
-    for &(path, op) in CONTROL_ROUTES {
+    for &(path, op) in AWS_ROUTES {
         app = app.route(
             path,
             any(move |st: State<AppState>, req: Request| aws_operation(st, op, req)),
         );
     }
-    app = app.route("/tags/{arn}", any(tags));
+    app = app
+        .route("/tags/{arn}", any(tags))
+        .route(
+            "/warrant/v1/workload-identities/{name}/allowed-providers",
+            any(allowed_providers),
+        )
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/metrics", get(metrics));
     for &path in UNSUPPORTED {
         app = app.route(path, any(unsupported));
     }
@@ -201,6 +229,29 @@ async fn request_id(req: Request, next: Next) -> Response {
         res.headers_mut().insert("x-amzn-requestid", v);
     }
     res
+}
+
+/// The public keys that verify workload access tokens. Unauthenticated, like any JWKS.
+async fn jwks(State(st): State<AppState>) -> Response {
+    match st.service.jwks().await {
+        Ok(doc) => (
+            [
+                ("content-type", "application/jwk-set+json"),
+                ("cache-control", "public, max-age=300"),
+            ],
+            doc.as_str().to_owned(),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Prometheus text exposition. Counters carry no secret and no identifier of a caller.
+async fn metrics(State(st): State<AppState>) -> Response {
+    match &st.settings.metrics {
+        Some(h) => ([("content-type", "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are off").into_response(),
+    }
 }
 
 async fn ping() -> Response {
@@ -339,6 +390,31 @@ async fn tags(State(st): State<AppState>, req: Request) -> Response {
             } else {
                 m.remove("tagKeys");
             }
+        })
+        .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `/warrant/v1/workload-identities/{name}/allowed-providers`: PUT sets the workload's
+/// provider allowlist (`{"allowedProviders": [...]}`), GET reads it, DELETE removes it.
+async fn allowed_providers(State(st): State<AppState>, req: Request) -> Response {
+    let op = match *req.method() {
+        Method::GET => Operation::GetWorkloadAllowedProviders,
+        Method::PUT => Operation::PutWorkloadAllowedProviders,
+        Method::DELETE => Operation::DeleteWorkloadAllowedProviders,
+        _ => return method_not_allowed(&req),
+    };
+    let result = async {
+        let raw = req
+            .uri()
+            .path()
+            .trim_start_matches("/warrant/v1/workload-identities/")
+            .trim_end_matches("/allowed-providers");
+        let name = decode(raw)?;
+        run(&st, op, req, move |m| {
+            m.insert("workloadName".into(), Value::String(name));
         })
         .await
     }

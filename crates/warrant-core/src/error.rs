@@ -1,7 +1,7 @@
 //! The service's error: one variant per AWS error the API layer can answer with.
 //! Messages name the field and the rule; they never carry a secret, a path or SQL.
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     #[error("{0}")]
     Validation(String),
@@ -13,6 +13,13 @@ pub enum Error {
     AccessDenied(String),
     #[error("{0}")]
     Throttling(String),
+    /// The caller's bearer token (a workload access token) is not valid.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A credential provider failed (timeout, 5xx, a response that breaks the
+    /// protocol). The text names the provider and what went wrong, never a secret.
+    #[error("{0}")]
+    Upstream(String),
     /// Something failed inside warrant. The text goes to the operator's log only.
     #[error("internal error: {0}")]
     Internal(String),

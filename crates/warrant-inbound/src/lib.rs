@@ -1,6 +1,8 @@
 //! Inbound caller authentication for warrant.
 //!
-//! Today this is AWS Signature Version 4 verification ([`sigv4`]) for requests
+//! Workload access tokens are signed and verified in [`wat`].
+//!
+//! Callers are authenticated by AWS Signature Version 4 verification ([`sigv4`]) for requests
 //! made by boto3, the AWS CLI and the AWS SDK for Rust. The crate does no
 //! storage and no I/O: the caller parses the `Authorization` header, runs the
 //! cheap structural checks, looks up the secret for the access key id itself,
@@ -23,6 +25,7 @@
 //! ```
 
 pub mod sigv4;
+pub mod wat;
 
 pub use sigv4::{
     canonical_request, check_request, derive_signing_key, parse_authorization, string_to_sign,

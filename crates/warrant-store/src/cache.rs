@@ -16,7 +16,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{AccessKeyRecord, Kind, ResourceRecord, ResourceUpdate, Result, Store};
+use crate::{
+    AccessKeyRecord, Kind, Millis, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store,
+    VaultEntry,
+};
 
 type ResourceKey = (String, Kind, String);
 
@@ -238,6 +241,33 @@ impl Store for CachedStore {
 
     async fn list_tags(&self, account_id: &str, arn: &str) -> Result<Vec<(String, String)>> {
         self.inner.list_tags(account_id, arn).await
+    }
+
+    // Signing keys and vault entries are not cached here: the service keeps its own
+    // parsed keys and opened tokens. Their writes touch no cached row, so they do not
+    // bump the generation here (the data-version watcher still sees the commit).
+    async fn insert_signing_key_if_absent(&self, rec: &SigningKeyRecord) -> Result<bool> {
+        self.inner.insert_signing_key_if_absent(rec).await
+    }
+
+    async fn list_signing_keys(&self, not_after_since: Millis) -> Result<Vec<SigningKeyRecord>> {
+        self.inner.list_signing_keys(not_after_since).await
+    }
+
+    async fn get_vault_entry(
+        &self,
+        account_id: &str,
+        entry_key: &str,
+    ) -> Result<Option<VaultEntry>> {
+        self.inner.get_vault_entry(account_id, entry_key).await
+    }
+
+    async fn put_vault_entry(&self, entry: &VaultEntry) -> Result<()> {
+        self.inner.put_vault_entry(entry).await
+    }
+
+    async fn count_vault_entries(&self, account_id: &str) -> Result<i64> {
+        self.inner.count_vault_entries(account_id).await
     }
 }
 

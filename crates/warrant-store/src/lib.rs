@@ -100,6 +100,36 @@ pub struct ResourceUpdate {
     pub updated_at: Millis,
 }
 
+/// A key that signs workload access tokens during `[not_before, not_after)` and
+/// verifies them for as long as one it signed can be alive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// The rotation window the key was made for; unique, so one node wins.
+    pub slot: String,
+    pub kid: String,
+    pub public_key: Vec<u8>,
+    pub private_sealed: Vec<u8>,
+    pub not_before: Millis,
+    pub not_after: Millis,
+    pub created_at: Millis,
+}
+
+/// One sealed token set in the vault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultEntry {
+    pub account_id: String,
+    /// A hash of what the token was fetched for; see the migration's comment.
+    pub entry_key: String,
+    pub workload: String,
+    /// `""` when the token is the workload's own (M2M).
+    pub user_key: String,
+    pub provider: String,
+    pub sealed: Vec<u8>,
+    /// When the access token expires, if the provider said.
+    pub expires_at: Option<Millis>,
+    pub updated_at: Millis,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
@@ -131,7 +161,8 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         update: &ResourceUpdate,
     ) -> Result<Option<ResourceRecord>>;
-    /// Delete a resource and its tags in one transaction; false when absent.
+    /// Delete a resource, its tags and the vault entries fetched for it (as workload or
+    /// provider) in one transaction; false when absent.
     async fn delete_resource(&self, account_id: &str, kind: Kind, name: &str) -> Result<bool>;
     /// Up to `limit` resources of a kind ordered by name, starting after `after`.
     async fn list_resources(
@@ -153,4 +184,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     async fn untag_resource(&self, account_id: &str, arn: &str, keys: &[String]) -> Result<()>;
     async fn list_tags(&self, account_id: &str, arn: &str) -> Result<Vec<(String, String)>>;
+
+    /// Store a signing key unless its slot has one; true when this call stored it.
+    async fn insert_signing_key_if_absent(&self, rec: &SigningKeyRecord) -> Result<bool>;
+    /// The signing keys whose signing window ended at or after `not_after_since`.
+    async fn list_signing_keys(&self, not_after_since: Millis) -> Result<Vec<SigningKeyRecord>>;
+
+    async fn get_vault_entry(
+        &self,
+        account_id: &str,
+        entry_key: &str,
+    ) -> Result<Option<VaultEntry>>;
+    /// Insert or replace a vault entry (committed before this returns).
+    async fn put_vault_entry(&self, entry: &VaultEntry) -> Result<()>;
+    async fn count_vault_entries(&self, account_id: &str) -> Result<i64>;
 }

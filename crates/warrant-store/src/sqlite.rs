@@ -18,7 +18,10 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 
-use crate::{AccessKeyRecord, Kind, ResourceRecord, ResourceUpdate, Result, Store, StoreError};
+use crate::{
+    AccessKeyRecord, Kind, Millis, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store,
+    StoreError, VaultEntry,
+};
 
 /// Tunables of the SQLite backend.
 #[derive(Clone, Debug)]
@@ -62,13 +65,24 @@ fn db_err(e: sqlx::Error) -> StoreError {
 }
 
 fn migrator() -> Migrator {
-    let migrations = vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        Cow::Borrowed(include_str!("../migrations/sqlite/0001_init.sql")),
-        false,
-    )];
+    let migrations = vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("init"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("../migrations/sqlite/0001_init.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("signing keys and vault"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!(
+                "../migrations/sqlite/0002_signing_keys_and_vault.sql"
+            )),
+            false,
+        ),
+    ];
     Migrator {
         migrations: Cow::Owned(migrations),
         ..Migrator::DEFAULT
@@ -350,6 +364,22 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        // The vault's tokens go with the workload or provider they were fetched for.
+        let column = match kind {
+            Kind::WorkloadIdentity => Some("workload"),
+            Kind::Oauth2Provider | Kind::ApiKeyProvider => Some("provider"),
+            Kind::TokenVault => None,
+        };
+        if let Some(column) = column {
+            sqlx::query(&format!(
+                "DELETE FROM vault_entries WHERE account_id = ?1 AND {column} = ?2"
+            ))
+            .bind(account_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
         tx.commit().await.map_err(db_err)?;
         Ok(true)
     }
@@ -437,6 +467,102 @@ impl Store for SqliteStore {
         .await
         .map_err(db_err)?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn insert_signing_key_if_absent(&self, rec: &SigningKeyRecord) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO signing_keys (slot, kid, public_key, private_sealed, not_before, not_after, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (slot) DO NOTHING",
+        )
+        .bind(&rec.slot)
+        .bind(&rec.kid)
+        .bind(&rec.public_key)
+        .bind(&rec.private_sealed)
+        .bind(rec.not_before)
+        .bind(rec.not_after)
+        .bind(rec.created_at)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn list_signing_keys(&self, not_after_since: Millis) -> Result<Vec<SigningKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT slot, kid, public_key, private_sealed, not_before, not_after, created_at \
+             FROM signing_keys WHERE not_after >= ?1 ORDER BY not_before",
+        )
+        .bind(not_after_since)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| SigningKeyRecord {
+                slot: r.get("slot"),
+                kid: r.get("kid"),
+                public_key: r.get("public_key"),
+                private_sealed: r.get("private_sealed"),
+                not_before: r.get("not_before"),
+                not_after: r.get("not_after"),
+                created_at: r.get("created_at"),
+            })
+            .collect())
+    }
+
+    async fn get_vault_entry(
+        &self,
+        account_id: &str,
+        entry_key: &str,
+    ) -> Result<Option<VaultEntry>> {
+        let row = sqlx::query(
+            "SELECT account_id, entry_key, workload, user_key, provider, sealed, expires_at, updated_at \
+             FROM vault_entries WHERE account_id = ?1 AND entry_key = ?2",
+        )
+        .bind(account_id)
+        .bind(entry_key)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(|r| VaultEntry {
+            account_id: r.get("account_id"),
+            entry_key: r.get("entry_key"),
+            workload: r.get("workload"),
+            user_key: r.get("user_key"),
+            provider: r.get("provider"),
+            sealed: r.get("sealed"),
+            expires_at: r.get("expires_at"),
+            updated_at: r.get("updated_at"),
+        }))
+    }
+
+    async fn put_vault_entry(&self, e: &VaultEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO vault_entries (account_id, entry_key, workload, user_key, provider, sealed, expires_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (account_id, entry_key) DO UPDATE SET sealed = excluded.sealed, \
+             expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+        )
+        .bind(&e.account_id)
+        .bind(&e.entry_key)
+        .bind(&e.workload)
+        .bind(&e.user_key)
+        .bind(&e.provider)
+        .bind(&e.sealed)
+        .bind(e.expires_at)
+        .bind(e.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn count_vault_entries(&self, account_id: &str) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM vault_entries WHERE account_id = ?1")
+            .bind(account_id)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err)
     }
 }
 

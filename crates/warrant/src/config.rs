@@ -102,6 +102,29 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT. [default: 30]
     #[arg(long, env = "WARRANT_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<u64>,
+    /// Outbound destinations exempt from the SSRF guard and the https-only rule:
+    /// comma-separated host, host:port, IP or CIDR entries. [default: none]
+    #[arg(long, env = "WARRANT_OUTBOUND_ALLOW")]
+    pub outbound_allow: Option<String>,
+    /// Seconds an outbound call (discovery, token endpoint) may take. [default: 10]
+    #[arg(long, env = "WARRANT_OUTBOUND_TIMEOUT")]
+    pub outbound_timeout: Option<u64>,
+    /// Largest outbound response body read, in bytes. [default: 1048576]
+    #[arg(long, env = "WARRANT_OUTBOUND_MAX_RESPONSE_BYTES")]
+    pub outbound_max_response_bytes: Option<usize>,
+    /// Lifetime of a workload access token, in seconds (1 to 86400). [default: 900]
+    #[arg(long, env = "WARRANT_WAT_TTL")]
+    pub wat_ttl: Option<u64>,
+    /// Seconds a WAT signing key signs before the next takes over (at least 60).
+    /// [default: 86400]
+    #[arg(long, env = "WARRANT_SIGNING_KEY_ROTATION")]
+    pub signing_key_rotation: Option<u64>,
+    /// Seconds a provider's discovery document is cached. [default: 3600]
+    #[arg(long, env = "WARRANT_DISCOVERY_TTL")]
+    pub discovery_ttl: Option<u64>,
+    /// Serve Prometheus metrics at /metrics (true/false). [default: true]
+    #[arg(long, env = "WARRANT_METRICS")]
+    pub metrics: Option<bool>,
 }
 
 /// The TOML file: the same settings, snake_case keys. Unknown keys are refused so a
@@ -127,6 +150,13 @@ struct FileConfig {
     shutdown_timeout: Option<u64>,
     cache_entries: Option<usize>,
     cache_refresh_ms: Option<u64>,
+    outbound_allow: Option<String>,
+    outbound_timeout: Option<u64>,
+    outbound_max_response_bytes: Option<usize>,
+    wat_ttl: Option<u64>,
+    signing_key_rotation: Option<u64>,
+    discovery_ttl: Option<u64>,
+    metrics: Option<bool>,
 }
 
 /// The resolved configuration.
@@ -146,6 +176,11 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub cache_entries: usize,
     pub cache_refresh: Duration,
+    pub outbound: warrant_oauth::OutboundSettings,
+    pub wat_ttl: u64,
+    pub signing_key_rotation: u64,
+    pub discovery_ttl: u64,
+    pub metrics: bool,
 }
 
 fn check_region(r: &str) -> Result<(), SettingError> {
@@ -275,7 +310,52 @@ impl Config {
                 .max_concurrent_requests
                 .or(file.max_concurrent_requests)
                 .unwrap_or(api_defaults.max_concurrent_requests),
+            metrics: None,
         };
+        let metrics = serve.metrics.or(file.metrics).unwrap_or(true);
+        let allow_text = serve
+            .outbound_allow
+            .clone()
+            .or(file.outbound_allow)
+            .unwrap_or_default();
+        let outbound = warrant_oauth::OutboundSettings {
+            allow: warrant_oauth::OutboundAllow::parse(&allow_text)
+                .map_err(|e| bad("--outbound-allow", e))?,
+            timeout: Duration::from_secs(
+                serve
+                    .outbound_timeout
+                    .or(file.outbound_timeout)
+                    .unwrap_or(10),
+            ),
+            max_response_bytes: serve
+                .outbound_max_response_bytes
+                .or(file.outbound_max_response_bytes)
+                .unwrap_or(1024 * 1024),
+        };
+        if outbound.timeout.is_zero() {
+            return Err(bad("--outbound-timeout", "must be at least 1 second"));
+        }
+        if outbound.max_response_bytes < 1024 {
+            return Err(bad(
+                "--outbound-max-response-bytes",
+                "must be at least 1024",
+            ));
+        }
+        let wat_ttl = serve.wat_ttl.or(file.wat_ttl).unwrap_or(900);
+        if !(1..=86_400).contains(&wat_ttl) {
+            return Err(bad(
+                "--wat-ttl",
+                format!("{wat_ttl} is not between 1 and 86400 seconds"),
+            ));
+        }
+        let rotation = serve
+            .signing_key_rotation
+            .or(file.signing_key_rotation)
+            .unwrap_or(86_400);
+        if rotation < 60 {
+            return Err(bad("--signing-key-rotation", "must be at least 60 seconds"));
+        }
+        let discovery_ttl = serve.discovery_ttl.or(file.discovery_ttl).unwrap_or(3_600);
         if api.max_concurrent_requests == 0 {
             return Err(bad("--max-concurrent-requests", "must be at least 1"));
         }
@@ -325,6 +405,11 @@ impl Config {
                     .unwrap_or(30),
             ),
             cache_entries: serve.cache_entries.or(file.cache_entries).unwrap_or(10_000),
+            outbound,
+            wat_ttl,
+            signing_key_rotation: rotation,
+            discovery_ttl,
+            metrics,
             cache_refresh: Duration::from_millis(
                 serve
                     .cache_refresh_ms

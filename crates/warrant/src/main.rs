@@ -33,10 +33,37 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the SigV4 access keys callers sign with.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// warrant's own settings of workload identities (beyond the AWS API).
+    #[command(subcommand)]
+    Workloads(WorkloadsCommand),
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // the CLI's words: set-providers, get-providers, ...
+enum WorkloadsCommand {
+    /// Allow the workload to use only these credential providers (replaces the list;
+    /// no --provider at all allows none).
+    SetProviders {
+        /// The workload identity's name.
+        name: String,
+        /// A credential provider's name; repeat for several.
+        #[arg(long = "provider")]
+        providers: Vec<String>,
+    },
+    /// Print the workload's provider allowlist as JSON (null: none set).
+    GetProviders {
+        /// The workload identity's name.
+        name: String,
+    },
+    /// Remove the allowlist: the caller's policy alone decides again.
+    ClearProviders {
+        /// The workload identity's name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,15 +158,17 @@ async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<S
     } else {
         store.clone()
     };
+    let http = warrant_oauth::HttpClient::new(cfg.outbound.clone()).map_err(SettingError)?;
+    let mut settings = Settings::new(&cfg.region, &cfg.account_id, &public_url);
+    settings.wat_ttl_secs = cfg.wat_ttl as i64;
+    settings.signing_key_rotation_secs = cfg.signing_key_rotation as i64;
+    settings.discovery_ttl_secs = cfg.discovery_ttl;
     let service = Arc::new(Service::new(
         backend,
         Keyring::new(key),
-        Settings {
-            region: cfg.region.clone(),
-            account_id: cfg.account_id.clone(),
-            public_url,
-        },
+        settings,
         Arc::new(SystemClock),
+        http,
     ));
     service.check_master_key().await.map_err(|e| {
         anyhow::anyhow!(
@@ -181,7 +210,7 @@ fn create_private_db_file(url: &str) -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let serve_args = match &cli.command {
-        Command::Serve(a) => a.clone(),
+        Command::Serve(a) => (**a).clone(),
         _ => ServeArgs::default(),
     };
     let mut cfg = Config::load(&cli.store, &serve_args)?;
@@ -197,6 +226,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             init_logging(&cfg);
             keys(&cfg, k).await
+        }
+        Command::Workloads(w) => {
+            if cli.store.log_level.is_none() {
+                cfg.log_level = "warn".into();
+            }
+            init_logging(&cfg);
+            workloads(&cfg, w).await
         }
     }
 }
@@ -267,7 +303,20 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
         }
     }
 
-    let app = warrant_api::router(service, cfg.api.clone(), Arc::new(SystemClock));
+    // Signing keys exist before the first request, and rotate on schedule after.
+    service
+        .refresh_signing_keys()
+        .await
+        .map_err(|e| anyhow::anyhow!("preparing the WAT signing keys: {e}"))?;
+    tokio::spawn(rotate_signing_keys(Arc::downgrade(&service)));
+    let mut api = cfg.api.clone();
+    if cfg.metrics {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .context("installing the metrics recorder")?;
+        api.metrics = Some(handle);
+    }
+    let app = warrant_api::router(service, api, Arc::new(SystemClock));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown_timeout = cfg.shutdown_timeout;
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -291,6 +340,18 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Keep the WAT signing keys current: make each window's key (and the next one's)
+/// before it is needed, and pick up keys other nodes made.
+async fn rotate_signing_keys(service: std::sync::Weak<Service>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        let Some(s) = service.upgrade() else { return };
+        if let Err(e) = s.refresh_signing_keys().await {
+            tracing::warn!(error = %e, "refreshing the WAT signing keys failed; will retry");
+        }
+    }
 }
 
 /// Register SIGINT and SIGTERM now; the returned future completes on either.
@@ -361,4 +422,38 @@ async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     };
     store.close().await;
     result
+}
+
+async fn workloads(cfg: &Config, cmd: WorkloadsCommand) -> anyhow::Result<()> {
+    use warrant_core::service::{Caller, Operation};
+    let (service, store) = open(cfg, false).await?;
+    // The operator at the console acts with every right, in the configured account.
+    let admin = Caller {
+        access_key_id: "-".into(),
+        account_id: cfg.account_id.clone(),
+        name: "warrant-cli".into(),
+        policy: warrant_core::domain::policy::Policy::parse(
+            warrant_core::domain::policy::Policy::allow_all_json(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    let (op, input) = match cmd {
+        WorkloadsCommand::SetProviders { name, providers } => (
+            Operation::PutWorkloadAllowedProviders,
+            serde_json::json!({"workloadName": name, "allowedProviders": providers}),
+        ),
+        WorkloadsCommand::GetProviders { name } => (
+            Operation::GetWorkloadAllowedProviders,
+            serde_json::json!({"workloadName": name}),
+        ),
+        WorkloadsCommand::ClearProviders { name } => (
+            Operation::DeleteWorkloadAllowedProviders,
+            serde_json::json!({"workloadName": name}),
+        ),
+    };
+    let result = service.call(&admin, op, &input).await;
+    store.close().await;
+    let out = result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
 }

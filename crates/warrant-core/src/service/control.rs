@@ -14,45 +14,69 @@ use crate::domain::vendor::{parse_oauth2_config, refuse_external_secret, Oauth2C
 use crate::error::{Error, Result};
 
 macro_rules! operations {
-    ($($op:ident),* $(,)?) => {
-        /// Every operation warrant answers. The name is the IAM action's suffix.
+    (aws: [$($op:ident),* $(,)?], native: [$($nop:ident),* $(,)?]) => {
+        /// Every operation warrant answers: the AWS ones, then warrant's own.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Operation { $($op),* }
+        pub enum Operation { $($op,)* $($nop,)* }
         impl Operation {
             pub fn name(self) -> &'static str {
-                match self { $(Operation::$op => stringify!($op)),* }
+                match self {
+                    $(Operation::$op => stringify!($op),)*
+                    $(Operation::$nop => stringify!($nop),)*
+                }
+            }
+            /// The IAM action a policy names: `bedrock-agentcore:{name}` for the AWS
+            /// operations, `warrant:{name}` for warrant's own.
+            pub fn action(self) -> &'static str {
+                match self {
+                    $(Operation::$op => concat!("bedrock-agentcore:", stringify!($op)),)*
+                    $(Operation::$nop => concat!("warrant:", stringify!($nop)),)*
+                }
             }
         }
     };
 }
 
 operations!(
-    CreateWorkloadIdentity,
-    GetWorkloadIdentity,
-    UpdateWorkloadIdentity,
-    DeleteWorkloadIdentity,
-    ListWorkloadIdentities,
-    CreateOauth2CredentialProvider,
-    GetOauth2CredentialProvider,
-    UpdateOauth2CredentialProvider,
-    DeleteOauth2CredentialProvider,
-    ListOauth2CredentialProviders,
-    CreateApiKeyCredentialProvider,
-    GetApiKeyCredentialProvider,
-    UpdateApiKeyCredentialProvider,
-    DeleteApiKeyCredentialProvider,
-    ListApiKeyCredentialProviders,
-    GetTokenVault,
-    SetTokenVaultCMK,
-    ResetTokenVaultKeyMaterial,
-    TagResource,
-    UntagResource,
-    ListTagsForResource,
+    aws: [
+        CreateWorkloadIdentity,
+        GetWorkloadIdentity,
+        UpdateWorkloadIdentity,
+        DeleteWorkloadIdentity,
+        ListWorkloadIdentities,
+        CreateOauth2CredentialProvider,
+        GetOauth2CredentialProvider,
+        UpdateOauth2CredentialProvider,
+        DeleteOauth2CredentialProvider,
+        ListOauth2CredentialProviders,
+        CreateApiKeyCredentialProvider,
+        GetApiKeyCredentialProvider,
+        UpdateApiKeyCredentialProvider,
+        DeleteApiKeyCredentialProvider,
+        ListApiKeyCredentialProviders,
+        GetTokenVault,
+        SetTokenVaultCMK,
+        ResetTokenVaultKeyMaterial,
+        TagResource,
+        UntagResource,
+        ListTagsForResource,
+        GetWorkloadAccessToken,
+        GetWorkloadAccessTokenForUserId,
+        GetWorkloadAccessTokenForJWT,
+        GetResourceApiKey,
+        GetResourceOauth2Token,
+        CompleteResourceTokenAuth,
+    ],
+    native: [
+        PutWorkloadAllowedProviders,
+        GetWorkloadAllowedProviders,
+        DeleteWorkloadAllowedProviders,
+    ]
 );
 
-const WORKLOAD_NAME: StrRule = StrRule::pattern(3, 255, "[A-Za-z0-9_.-]+");
-const PROVIDER_NAME: StrRule = StrRule::pattern(1, 128, r"[a-zA-Z0-9\-_]+");
-const RETURN_URL: StrRule = StrRule::pattern(1, 2048, r"\w+:(\/?\/?)[^\s]+");
+pub(super) const WORKLOAD_NAME: StrRule = StrRule::pattern(3, 255, "[A-Za-z0-9_.-]+");
+pub(super) const PROVIDER_NAME: StrRule = StrRule::pattern(1, 128, r"[a-zA-Z0-9\-_]+");
+pub(super) const RETURN_URL: StrRule = StrRule::pattern(1, 2048, r"\w+:(\/?\/?)[^\s]+");
 const TAG_KEY: StrRule = StrRule::pattern(1, 128, r"[a-zA-Z0-9\s._:/=+@-]*");
 const TAG_VALUE: StrRule = StrRule::pattern(0, 256, r"[a-zA-Z0-9\s._:/=+@-]*");
 const TAGGABLE_ARN: StrRule = StrRule::pattern(20, 1011, TAGGABLE_ARN_PATTERN);
@@ -97,7 +121,7 @@ fn decode_token(kind: Kind, token: &str) -> Result<String> {
     }
 }
 
-fn not_found(what: &str, name: &str) -> Error {
+pub(super) fn not_found(what: &str, name: &str) -> Error {
     Error::NotFound(format!("{what} {name} does not exist"))
 }
 
@@ -120,7 +144,7 @@ fn new_suffix() -> String {
     id[..6].to_string()
 }
 
-fn body<T: serde::de::DeserializeOwned>(rec: &ResourceRecord) -> Result<T> {
+pub(super) fn body<T: serde::de::DeserializeOwned>(rec: &ResourceRecord) -> Result<T> {
     serde_json::from_str(&rec.body)
         .map_err(|e| Error::Internal(format!("stored body of {}: {e}", rec.arn)))
 }
@@ -128,17 +152,21 @@ fn body<T: serde::de::DeserializeOwned>(rec: &ResourceRecord) -> Result<T> {
 /// Stored body of a workload identity.
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct WorkloadBody {
+pub(super) struct WorkloadBody {
     #[serde(skip_serializing_if = "Option::is_none")]
-    allowed_resource_oauth2_return_urls: Option<Vec<String>>,
+    pub allowed_resource_oauth2_return_urls: Option<Vec<String>>,
+    /// warrant's own: the credential providers (by name) this workload may use;
+    /// `None` means any the caller's policy allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_providers: Option<Vec<String>>,
 }
 
 /// Stored body of an OAuth2 credential provider.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Oauth2Body {
-    config: Oauth2Config,
-    secret_suffix: String,
+pub(super) struct Oauth2Body {
+    pub config: Oauth2Config,
+    pub secret_suffix: String,
 }
 
 /// Stored body of an API-key credential provider.
@@ -157,7 +185,7 @@ struct VaultBody {
     kms_key_arn: Option<String>,
 }
 
-fn to_body<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn to_body<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("bodies serialize")
 }
 
@@ -168,6 +196,18 @@ impl Service {
         let i = Input::root(input)?;
         use Operation::*;
         match op {
+            GetWorkloadAccessToken | GetWorkloadAccessTokenForUserId => {
+                self.get_workload_access_token(caller, op, &i).await
+            }
+            GetResourceApiKey => self.get_resource_api_key(caller, &i).await,
+            GetResourceOauth2Token => self.get_resource_oauth2_token(caller, &i).await,
+            GetWorkloadAccessTokenForJWT | CompleteResourceTokenAuth => Err(Error::validation(format!(
+                "{} is not supported by this version of warrant yet: it needs inbound JWT authorizers",
+                op.name()
+            ))),
+            PutWorkloadAllowedProviders | GetWorkloadAllowedProviders | DeleteWorkloadAllowedProviders => {
+                self.workload_allowed_providers(caller, op, &i).await
+            }
             CreateWorkloadIdentity => self.create_workload(caller, &i).await,
             GetWorkloadIdentity => self.get_workload(caller, &i).await,
             UpdateWorkloadIdentity => self.update_workload(caller, &i).await,
@@ -236,11 +276,16 @@ impl Service {
     ) -> Result<(&'a str, String)> {
         let name = i.req_str("name", Self::name_rule(kind))?;
         let arn = self.scope(&caller.account_id).resource(kind, name);
-        caller.authorize(op.name(), &arn)?;
+        caller.authorize(op, &arn)?;
         Ok((name, arn))
     }
 
-    async fn load(&self, caller: &Caller, kind: Kind, name: &str) -> Result<Arc<ResourceRecord>> {
+    pub(super) async fn load(
+        &self,
+        caller: &Caller,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Arc<ResourceRecord>> {
         self.store
             .get_resource(&caller.account_id, kind, name)
             .await?
@@ -317,7 +362,7 @@ impl Service {
             Kind::WorkloadIdentity => scope.workload_directory(),
             _ => scope.token_vault(DEFAULT_VAULT),
         };
-        caller.authorize(op.name(), &list_arn)?;
+        caller.authorize(op, &list_arn)?;
         // One extra row tells whether another page exists.
         let mut rows = self
             .store
@@ -404,7 +449,7 @@ impl Service {
         let arn = self
             .scope(&caller.account_id)
             .resource(Kind::WorkloadIdentity, name);
-        caller.authorize(Operation::CreateWorkloadIdentity.name(), &arn)?;
+        caller.authorize(Operation::CreateWorkloadIdentity, &arn)?;
         let rec = self.new_record(
             caller,
             Kind::WorkloadIdentity,
@@ -412,6 +457,7 @@ impl Service {
             arn,
             to_body(&WorkloadBody {
                 allowed_resource_oauth2_return_urls: urls,
+                allowed_providers: None,
             }),
         );
         self.store
@@ -438,7 +484,7 @@ impl Service {
         let arn = self
             .scope(&caller.account_id)
             .resource(Kind::WorkloadIdentity, name);
-        caller.authorize(Operation::UpdateWorkloadIdentity.name(), &arn)?;
+        caller.authorize(Operation::UpdateWorkloadIdentity, &arn)?;
         let old = self.load(caller, Kind::WorkloadIdentity, name).await?;
         let mut b: WorkloadBody = body(&old)?;
         if urls.is_some() {
@@ -496,7 +542,7 @@ impl Service {
         let arn = self
             .scope(&caller.account_id)
             .resource(Kind::Oauth2Provider, name);
-        caller.authorize(Operation::CreateOauth2CredentialProvider.name(), &arn)?;
+        caller.authorize(Operation::CreateOauth2CredentialProvider, &arn)?;
         let mut rec = self.new_record(
             caller,
             Kind::Oauth2Provider,
@@ -536,7 +582,7 @@ impl Service {
         let arn = self
             .scope(&caller.account_id)
             .resource(Kind::Oauth2Provider, name);
-        caller.authorize(Operation::UpdateOauth2CredentialProvider.name(), &arn)?;
+        caller.authorize(Operation::UpdateOauth2CredentialProvider, &arn)?;
         let old = self.load(caller, Kind::Oauth2Provider, name).await?;
         let old_body: Oauth2Body = body(&old)?;
         let mut config = parsed.config;
@@ -602,7 +648,7 @@ impl Service {
         let arn = self
             .scope(&caller.account_id)
             .resource(Kind::ApiKeyProvider, name);
-        caller.authorize(Operation::CreateApiKeyCredentialProvider.name(), &arn)?;
+        caller.authorize(Operation::CreateApiKeyCredentialProvider, &arn)?;
         let mut rec = self.new_record(
             caller,
             Kind::ApiKeyProvider,
@@ -637,7 +683,7 @@ impl Service {
         let arn = self
             .scope(&caller.account_id)
             .resource(Kind::ApiKeyProvider, name);
-        caller.authorize(Operation::UpdateApiKeyCredentialProvider.name(), &arn)?;
+        caller.authorize(Operation::UpdateApiKeyCredentialProvider, &arn)?;
         let old = self.load(caller, Kind::ApiKeyProvider, name).await?;
         let sealed = match key {
             Some(k) => Some(self.seal_for(&old, k)?),
@@ -718,7 +764,7 @@ impl Service {
     async fn get_token_vault(&self, caller: &Caller, i: &Input<'_>) -> Result<Value> {
         let id = Self::vault_id(i, false)?;
         caller.authorize(
-            Operation::GetTokenVault.name(),
+            Operation::GetTokenVault,
             &self.scope(&caller.account_id).token_vault(id),
         )?;
         Self::vault_output(&*self.vault(caller, id).await?)
@@ -730,7 +776,7 @@ impl Service {
         let key_type = kms.req_enum("keyType", &["CustomerManagedKey", "ServiceManagedKey"])?;
         let key_arn = kms.opt_str("kmsKeyArn", &KMS_KEY_ARN)?;
         caller.authorize(
-            Operation::SetTokenVaultCMK.name(),
+            Operation::SetTokenVaultCMK,
             &self.scope(&caller.account_id).token_vault(id),
         )?;
         if key_type == "CustomerManagedKey" {
@@ -769,7 +815,7 @@ impl Service {
     async fn reset_token_vault(&self, caller: &Caller, i: &Input<'_>) -> Result<Value> {
         let id = Self::vault_id(i, true)?;
         caller.authorize(
-            Operation::ResetTokenVaultKeyMaterial.name(),
+            Operation::ResetTokenVaultKeyMaterial,
             &self.scope(&caller.account_id).token_vault(id),
         )?;
         let rec = self.vault(caller, id).await?;
@@ -785,7 +831,7 @@ impl Service {
     /// Read and authorize `resourceArn`, and check the resource exists.
     async fn tagged(&self, caller: &Caller, op: Operation, i: &Input<'_>) -> Result<String> {
         let arn = i.req_str("resourceArn", &TAGGABLE_ARN)?;
-        caller.authorize(op.name(), arn)?;
+        caller.authorize(op, arn)?;
         let scope = self.scope(&caller.account_id);
         let (kind, name) = parse_taggable(&scope, arn)
             .ok_or_else(|| Error::NotFound(format!("Resource {arn} does not exist")))?;

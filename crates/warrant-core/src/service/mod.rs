@@ -3,6 +3,9 @@
 
 mod access_keys;
 mod control;
+mod data;
+mod native;
+mod signing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -41,8 +44,28 @@ pub struct Settings {
     pub region: String,
     /// The account of the bootstrap key and the default for new keys.
     pub account_id: String,
-    /// Base of URLs handed to browsers (no trailing slash).
+    /// Base of URLs handed to browsers (no trailing slash); the issuer of WATs.
     pub public_url: String,
+    /// Lifetime of a workload access token.
+    pub wat_ttl_secs: i64,
+    /// How long a WAT signing key signs before the next one takes over.
+    pub signing_key_rotation_secs: i64,
+    /// How long a fetched discovery document is used before it is fetched again.
+    pub discovery_ttl_secs: u64,
+}
+
+impl Settings {
+    /// Defaults for everything but the identity of the deployment.
+    pub fn new(region: &str, account_id: &str, public_url: &str) -> Self {
+        Self {
+            region: region.into(),
+            account_id: account_id.into(),
+            public_url: public_url.into(),
+            wat_ttl_secs: 900,
+            signing_key_rotation_secs: 86_400,
+            discovery_ttl_secs: 3_600,
+        }
+    }
 }
 
 /// An authenticated caller: an access key, its account and its policy.
@@ -55,10 +78,10 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Allow `action` (an operation name) on `resource`, or refuse it in AWS's words.
-    pub fn authorize(&self, action: &str, resource: &str) -> Result<()> {
-        let full = format!("bedrock-agentcore:{action}");
-        match self.policy.evaluate(&full, resource) {
+    /// Allow `op` on `resource`, or refuse it in AWS's words.
+    pub fn authorize(&self, op: Operation, resource: &str) -> Result<()> {
+        let full = op.action();
+        match self.policy.evaluate(full, resource) {
             Decision::Allow => Ok(()),
             d => Err(Error::AccessDenied(format!(
                 "User: arn:aws:iam::{}:user/{} is not authorized to perform: {full} on resource: {resource}{}",
@@ -81,6 +104,13 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     /// Opened access keys, by id (see [`AuthEntry`]).
     auth_memo: Mutex<HashMap<String, Arc<AuthEntry>>>,
+    /// WAT signing keys, parsed once.
+    signing: signing::SigningState,
+    /// Data-plane state: verified WATs, cached tokens, requests in flight.
+    data: data::DataState,
+    /// Every outbound call goes through this guarded client.
+    http: warrant_oauth::HttpClient,
+    discovery: warrant_oauth::Discovery,
 }
 
 const CANARY: &[u8] = b"warrant master key canary v1";
@@ -91,13 +121,25 @@ impl Service {
         keyring: Keyring,
         settings: Settings,
         clock: Arc<dyn Clock>,
+        http: warrant_oauth::HttpClient,
     ) -> Self {
+        let ttl = std::time::Duration::from_secs(settings.discovery_ttl_secs);
+        let discovery = warrant_oauth::Discovery::new(
+            http.clone(),
+            ttl,
+            // A failed refresh keeps serving the last good document this long.
+            ttl.max(std::time::Duration::from_secs(86_400)),
+        );
         Self {
             store,
             keyring,
             settings,
             clock,
             auth_memo: Mutex::new(HashMap::new()),
+            signing: signing::SigningState::default(),
+            data: data::DataState::default(),
+            http,
+            discovery,
         }
     }
 

@@ -1,0 +1,628 @@
+//! The data-plane operations of `bedrock-agentcore` (Identity): workload access tokens,
+//! API keys, and OAuth 2.0 client-credentials (M2M) tokens.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use warrant_crypto::{Aad, ExposeSecret, SecretString};
+use warrant_inbound::wat::{self, UserKey, WatClaims, WatError};
+use warrant_oauth::{AuthMethod, ClientCredentials, OutboundError};
+use warrant_store::{Kind, ResourceRecord, VaultEntry};
+
+use super::control::{body, Oauth2Body, Operation, WorkloadBody, PROVIDER_NAME, WORKLOAD_NAME};
+use super::{Caller, Service};
+use crate::domain::input::{unsupported, violation, Input, StrRule};
+use crate::domain::vendor::Oauth2Config;
+use crate::error::{Error, Result};
+
+const TOKEN: StrRule = StrRule::len(1, wat::MAX_LEN);
+const USER_ID: StrRule = StrRule::len(1, 128);
+const SCOPE: StrRule = StrRule::len(1, 128);
+const RESOURCE: StrRule = StrRule::len(1, 2048);
+const PARAM_KEY: StrRule = StrRule::pattern(1, 256, r"[a-zA-Z0-9\-_\.]+");
+const PARAM_VALUE: StrRule = StrRule::len(1, 2048);
+const SESSION_URI: StrRule = StrRule::pattern(
+    1,
+    1024,
+    r"urn:ietf:params:oauth:request_uri:[a-zA-Z0-9-._~]+",
+);
+const RETURN_URL: StrRule = StrRule::pattern(1, 2048, r"\w+:(\/?\/?)[^\s]+");
+const STATE: StrRule = StrRule::len(1, 4096);
+/// Parameters a caller may not set through `customParameters`: the grant's own, and
+/// client authentication.
+const RESERVED_PARAMS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "scope",
+    "resource",
+    "audience",
+    "code",
+    "code_verifier",
+    "redirect_uri",
+    "refresh_token",
+    "username",
+    "password",
+];
+/// Bounds of the in-memory maps; each empties when full (entries are re-derivable).
+const MEMO_MAX: usize = 100_000;
+
+/// A token held for reuse.
+pub(super) struct CachedToken {
+    access_token: SecretString,
+    /// Reuse until then; after it, fetch a new one.
+    reuse_until: i64,
+}
+
+type Flight = watch::Receiver<Option<Result<Arc<CachedToken>>>>;
+
+#[derive(Default)]
+pub(super) struct DataState {
+    /// Verified WATs by SHA-256 of the token, until they expire.
+    wats: Mutex<HashMap<[u8; 32], Arc<WatClaims>>>,
+    /// Opened M2M tokens by account and vault entry key.
+    tokens: Mutex<HashMap<String, Arc<CachedToken>>>,
+    /// Provider calls in flight, by the same key: one call per key at a time.
+    flights: Mutex<HashMap<String, Flight>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, k: K, v: V) {
+    if map.len() >= MEMO_MAX {
+        map.clear();
+    }
+    map.insert(k, v);
+}
+
+fn unauthorized(e: WatError) -> Error {
+    Error::Unauthorized(e.to_string())
+}
+
+/// Sorted and without duplicates: the order of scopes, resources or audiences does
+/// not change what a token is for.
+fn canonical(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Removes a flight when its leader finishes or is cancelled.
+struct FlightGuard<'a> {
+    flights: &'a Mutex<HashMap<String, Flight>>,
+    key: &'a str,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        lock(self.flights).remove(self.key);
+    }
+}
+
+/// What an M2M request asks for.
+struct M2mRequest {
+    scopes: Vec<String>,
+    resources: Vec<String>,
+    audiences: Vec<String>,
+    params: Vec<(String, String)>,
+    force: bool,
+}
+
+impl Service {
+    // ---- workload access tokens ----
+
+    pub(super) async fn get_workload_access_token(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        i: &Input<'_>,
+    ) -> Result<Value> {
+        let name = i.req_str("workloadName", &WORKLOAD_NAME)?;
+        let user = if op == Operation::GetWorkloadAccessTokenForUserId {
+            Some(UserKey::UserId {
+                user_id: i.req_str("userId", &USER_ID)?.to_string(),
+            })
+        } else {
+            None
+        };
+        let arn = self
+            .scope(&caller.account_id)
+            .resource(Kind::WorkloadIdentity, name);
+        caller.authorize(op, &arn)?;
+        let rec = self.load(caller, Kind::WorkloadIdentity, name).await?;
+        let keys = self.key_set().await?;
+        let now = self.now() / 1000;
+        let claims = WatClaims {
+            iss: self.settings.public_url.clone(),
+            aud: wat::AUDIENCE.into(),
+            sub: rec.arn.clone(),
+            workload_name: rec.name.clone(),
+            account: rec.account_id.clone(),
+            workload_version: rec.created_at,
+            user,
+            iat: now,
+            exp: now + self.settings.wat_ttl_secs,
+            jti: uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .simple()
+                .to_string(),
+        };
+        let token = keys.signer.sign(&claims);
+        metrics::counter!("warrant_workload_access_tokens_issued_total").increment(1);
+        Ok(json!({ "workloadAccessToken": token }))
+    }
+
+    /// Verify a WAT fully for `caller`: signature, issuer, audience, expiry, account,
+    /// and that its workload still exists (the same one, not a namesake made later).
+    /// A token verified once is remembered by its hash until it expires; the workload
+    /// check runs every time, so deleting a workload invalidates its tokens at once.
+    async fn verify_wat(
+        &self,
+        caller: &Caller,
+        token: &str,
+    ) -> Result<(Arc<WatClaims>, Arc<ResourceRecord>)> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = self.now() / 1000;
+        let memo = lock(&self.data.wats).get(&digest).cloned();
+        let claims = match memo {
+            Some(c) if now < c.exp => c,
+            _ => {
+                let kid = wat::peek_kid(token).map_err(unauthorized)?;
+                let mut keys = self.key_set().await?;
+                if !keys.verifiers.contains_key(&kid) {
+                    keys = self.reload_for_unknown_kid().await?;
+                }
+                let key = keys
+                    .verifiers
+                    .get(&kid)
+                    .ok_or_else(|| unauthorized(WatError::UnknownKey))?;
+                let c = Arc::new(
+                    wat::verify(token, key, &self.settings.public_url, now)
+                        .map_err(unauthorized)?,
+                );
+                insert_bounded(&mut lock(&self.data.wats), digest, c.clone());
+                c
+            }
+        };
+        if claims.account != caller.account_id {
+            return Err(Error::AccessDenied(
+                "The workload access token was not issued to this account".into(),
+            ));
+        }
+        let gone = || {
+            Error::Unauthorized(format!(
+                "The workload identity {} of this workload access token no longer exists",
+                claims.workload_name
+            ))
+        };
+        let rec = self
+            .store
+            .get_resource(
+                &caller.account_id,
+                Kind::WorkloadIdentity,
+                &claims.workload_name,
+            )
+            .await?
+            .ok_or_else(gone)?;
+        if rec.created_at != claims.workload_version {
+            return Err(gone());
+        }
+        Ok((claims, rec))
+    }
+
+    /// Enforce the workload's provider allowlist, when it has one.
+    fn check_allowlist(workload: &ResourceRecord, provider: &str) -> Result<()> {
+        let b: WorkloadBody = body(workload)?;
+        match b.allowed_providers {
+            Some(list) if !list.iter().any(|p| p == provider) => Err(Error::AccessDenied(format!(
+                "Workload identity {} is not allowed to use credential provider {provider}: it is not in the workload's allowed providers",
+                workload.name
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn open_secret(&self, rec: &ResourceRecord) -> Result<SecretString> {
+        let sealed = rec
+            .secret_sealed
+            .as_ref()
+            .ok_or_else(|| Error::Internal(format!("{} has no sealed secret", rec.arn)))?;
+        let plain = self.keyring.open(
+            &Aad {
+                account: &rec.account_id,
+                kind: rec.kind.as_str(),
+                resource: &rec.name,
+            },
+            sealed,
+        )?;
+        let text = std::str::from_utf8(&plain)
+            .map_err(|_| Error::Internal(format!("the secret of {} is not UTF-8", rec.arn)))?;
+        Ok(SecretString::from(text.to_string()))
+    }
+
+    /// Verify the WAT, authorize `op` on the provider, enforce the allowlist, and load
+    /// the provider. The order keeps a caller who may not see a provider from learning
+    /// whether it exists.
+    async fn provider_for(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        kind: Kind,
+        i: &Input<'_>,
+    ) -> Result<(Arc<WatClaims>, Arc<ResourceRecord>, Arc<ResourceRecord>)> {
+        let token = i.req_str("workloadIdentityToken", &TOKEN)?;
+        let provider = i.req_str("resourceCredentialProviderName", &PROVIDER_NAME)?;
+        let (claims, workload) = self.verify_wat(caller, token).await?;
+        let arn = self.scope(&caller.account_id).resource(kind, provider);
+        caller.authorize(op, &arn)?;
+        Self::check_allowlist(&workload, provider)?;
+        let rec = self.load(caller, kind, provider).await?;
+        Ok((claims, workload, rec))
+    }
+
+    // ---- API keys ----
+
+    pub(super) async fn get_resource_api_key(
+        &self,
+        caller: &Caller,
+        i: &Input<'_>,
+    ) -> Result<Value> {
+        let (_, _, rec) = self
+            .provider_for(
+                caller,
+                Operation::GetResourceApiKey,
+                Kind::ApiKeyProvider,
+                i,
+            )
+            .await?;
+        let key = self.open_secret(&rec)?;
+        metrics::counter!("warrant_credentials_released_total", "kind" => "api_key").increment(1);
+        Ok(json!({ "apiKey": key.expose_secret() }))
+    }
+
+    // ---- OAuth2 tokens ----
+
+    pub(super) async fn get_resource_oauth2_token(
+        &self,
+        caller: &Caller,
+        i: &Input<'_>,
+    ) -> Result<Value> {
+        i.req_str("workloadIdentityToken", &TOKEN)?;
+        i.req_str("resourceCredentialProviderName", &PROVIDER_NAME)?;
+        let scopes = i
+            .opt_str_list("scopes", &SCOPE, 0, 100)?
+            .ok_or_else(|| i.missing("scopes"))?;
+        let flow = i.req_enum(
+            "oauth2Flow",
+            &["USER_FEDERATION", "M2M", "ON_BEHALF_OF_TOKEN_EXCHANGE"],
+        )?;
+        // Read (and so validate) the members of the other flows; M2M does not use them.
+        i.opt_str("sessionUri", &SESSION_URI)?;
+        i.opt_str("resourceOauth2ReturnUrl", &RETURN_URL)?;
+        i.opt_str("customState", &STATE)?;
+        let force = i.opt_bool("forceAuthentication")?.unwrap_or(false);
+        let params = i
+            .opt_str_map("customParameters", &PARAM_KEY, &PARAM_VALUE, 50)?
+            .unwrap_or_default();
+        for (k, _) in &params {
+            if RESERVED_PARAMS.iter().any(|r| r.eq_ignore_ascii_case(k)) {
+                return Err(violation(
+                    &i.path("customParameters"),
+                    &format!("Member must not set {k}, which warrant sets itself"),
+                ));
+            }
+        }
+        let resources = i
+            .opt_str_list("resources", &RESOURCE, 0, 20)?
+            .unwrap_or_default();
+        let audiences = i
+            .opt_str_list("audiences", &RESOURCE, 0, 20)?
+            .unwrap_or_default();
+        if flow != "M2M" {
+            return Err(unsupported(
+                &i.path("oauth2Flow"),
+                &format!("{flow} in this version; it arrives with user federation"),
+            ));
+        }
+        let (_, workload, rec) = self
+            .provider_for(
+                caller,
+                Operation::GetResourceOauth2Token,
+                Kind::Oauth2Provider,
+                i,
+            )
+            .await?;
+        let req = M2mRequest {
+            scopes: canonical(scopes),
+            resources: canonical(resources),
+            audiences: canonical(audiences),
+            params: {
+                let mut p = params;
+                p.sort();
+                p
+            },
+            force,
+        };
+        let token = self.m2m_token(&workload, &rec, &req).await?;
+        metrics::counter!("warrant_credentials_released_total", "kind" => "oauth2_m2m")
+            .increment(1);
+        Ok(json!({ "accessToken": token.access_token.expose_secret() }))
+    }
+
+    /// The M2M token for (workload, provider, request): from memory, the vault, or one
+    /// provider call shared by every concurrent request for the same key.
+    async fn m2m_token(
+        &self,
+        workload: &ResourceRecord,
+        provider: &ResourceRecord,
+        req: &M2mRequest,
+    ) -> Result<Arc<CachedToken>> {
+        // Everything the token is for, including both records' versions, so a token
+        // fetched under an earlier configuration or namesake is never reused.
+        let entry_key = hex::encode(Sha256::digest(
+            json!([
+                "m2m/v1",
+                workload.name,
+                workload.created_at,
+                provider.name,
+                provider.created_at,
+                provider.updated_at,
+                req.scopes,
+                req.resources,
+                req.audiences,
+                req.params,
+            ])
+            .to_string(),
+        ));
+        let key = format!("{}/{entry_key}", provider.account_id);
+        let mut force = req.force;
+        for _ in 0..3 {
+            if !force {
+                if let Some(t) = self.memory_token(&key) {
+                    return Ok(t);
+                }
+            }
+            let existing = lock(&self.data.flights).get(&key).cloned();
+            if let Some(mut rx) = existing {
+                // Another request is fetching this very token: wait for its result.
+                loop {
+                    if let Some(r) = rx.borrow_and_update().clone() {
+                        return r;
+                    }
+                    if rx.changed().await.is_err() {
+                        break; // its leader was cancelled; try again
+                    }
+                }
+                force = false;
+                continue;
+            }
+            let (tx, rx) = watch::channel(None);
+            {
+                let mut flights = lock(&self.data.flights);
+                if flights.contains_key(&key) {
+                    continue; // lost the race to lead; follow instead
+                }
+                flights.insert(key.clone(), rx);
+            }
+            let _guard = FlightGuard {
+                flights: &self.data.flights,
+                key: &key,
+            };
+            let r = self
+                .fetch_m2m(workload, provider, req, &entry_key, &key, force)
+                .await;
+            tx.send_replace(Some(r.clone()));
+            return r;
+        }
+        Err(Error::Throttling(
+            "Too many concurrent requests for this token were cancelled; retry".into(),
+        ))
+    }
+
+    fn memory_token(&self, key: &str) -> Option<Arc<CachedToken>> {
+        let now = self.now();
+        lock(&self.data.tokens)
+            .get(key)
+            .filter(|t| now < t.reuse_until)
+            .cloned()
+    }
+
+    fn vault_aad<'a>(account: &'a str, entry_key: &'a str) -> Aad<'a> {
+        Aad {
+            account,
+            kind: "vault",
+            resource: entry_key,
+        }
+    }
+
+    async fn fetch_m2m(
+        &self,
+        workload: &ResourceRecord,
+        provider: &ResourceRecord,
+        req: &M2mRequest,
+        entry_key: &str,
+        key: &str,
+        force: bool,
+    ) -> Result<Arc<CachedToken>> {
+        let account = &provider.account_id;
+        let now = self.now();
+        if !force {
+            // Another request may have just finished, or another node filled the vault.
+            if let Some(t) = self.memory_token(key) {
+                return Ok(t);
+            }
+            if let Some(e) = self.store.get_vault_entry(account, entry_key).await? {
+                let plain = self
+                    .keyring
+                    .open(&Self::vault_aad(account, entry_key), &e.sealed)?;
+                let v: Value = serde_json::from_slice(&plain)
+                    .map_err(|_| Error::Internal("a vault entry is not JSON".into()))?;
+                let reuse_until = v["reuse_until"].as_i64().unwrap_or(0);
+                if let (Some(t), true) = (v["access_token"].as_str(), now < reuse_until) {
+                    let t = Arc::new(CachedToken {
+                        access_token: SecretString::from(t.to_string()),
+                        reuse_until,
+                    });
+                    insert_bounded(&mut lock(&self.data.tokens), key.to_string(), t.clone());
+                    return Ok(t);
+                }
+            }
+        }
+        let b: Oauth2Body = body(provider)?;
+        let (endpoint, auth) = self.token_endpoint(&provider.name, &b.config).await?;
+        let client_id = b.config.client_id.as_deref().ok_or_else(|| {
+            Error::validation(format!(
+                "OAuth2 credential provider {} has no clientId; set one with UpdateOauth2CredentialProvider",
+                provider.name
+            ))
+        })?;
+        let secret = self.open_secret(provider)?;
+        let got = warrant_oauth::client_credentials(
+            &self.http,
+            &ClientCredentials {
+                token_endpoint: &endpoint,
+                client_id,
+                client_secret: secret.expose_secret(),
+                auth,
+                scopes: &req.scopes,
+                resources: &req.resources,
+                audiences: &req.audiences,
+                extra: &req.params,
+            },
+        )
+        .await;
+        let outcome = if got.is_ok() { "ok" } else { "error" };
+        metrics::counter!("warrant_provider_token_requests_total", "grant" => "client_credentials", "outcome" => outcome)
+            .increment(1);
+        let set = got.map_err(|e| provider_error(&provider.name, e))?;
+        let now = self.now();
+        // Reuse until shortly before expiry: a quarter of the lifetime, at most a minute.
+        // A token without `expires_in` is not kept: its lifetime is unknown.
+        let reuse_until = set.expires_in.map(|d| {
+            let life = i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2);
+            now + life - (life / 4).min(60_000)
+        });
+        let token = Arc::new(CachedToken {
+            access_token: SecretString::from(set.access_token.clone()),
+            reuse_until: reuse_until.unwrap_or(0),
+        });
+        if let Some(reuse_until) = reuse_until {
+            let doc = json!({
+                "access_token": set.access_token,
+                "token_type": set.token_type,
+                "scope": set.scope,
+                "expires_at": set.expires_in.map(|d| now + d.as_millis() as i64),
+                "reuse_until": reuse_until,
+            })
+            .to_string();
+            let sealed = self
+                .keyring
+                .seal(&Self::vault_aad(account, entry_key), doc.as_bytes())?;
+            // Committed before the token is released, so a restart reuses it.
+            self.store
+                .put_vault_entry(&VaultEntry {
+                    account_id: account.clone(),
+                    entry_key: entry_key.to_string(),
+                    workload: workload.name.clone(),
+                    user_key: String::new(),
+                    provider: provider.name.clone(),
+                    sealed,
+                    expires_at: set.expires_in.map(|d| now + d.as_millis() as i64),
+                    updated_at: now,
+                })
+                .await?;
+            insert_bounded(&mut lock(&self.data.tokens), key.to_string(), token.clone());
+        }
+        Ok(token)
+    }
+
+    /// The token endpoint and client authentication of a provider: from its stored
+    /// metadata, or from its discovery document.
+    async fn token_endpoint(&self, name: &str, cfg: &Oauth2Config) -> Result<(String, AuthMethod)> {
+        let disc = &cfg.oauth_discovery;
+        let (endpoint, methods): (String, Vec<String>) =
+            if let Some(url) = disc.get("discoveryUrl").and_then(Value::as_str) {
+                let m = self
+                    .discovery
+                    .metadata(url)
+                    .await
+                    .map_err(|e| provider_error(name, e))?;
+                let ep = m.token_endpoint.clone().ok_or_else(|| {
+                    Error::validation(format!(
+                        "Credential provider {name}: its discovery document has no token_endpoint"
+                    ))
+                })?;
+                (
+                    ep,
+                    m.token_endpoint_auth_methods_supported
+                        .clone()
+                        .unwrap_or_default(),
+                )
+            } else {
+                let m = &disc["authorizationServerMetadata"];
+                let ep = m["tokenEndpoint"].as_str().ok_or_else(|| {
+                    Error::validation(format!("Credential provider {name} has no token endpoint"))
+                })?;
+                let methods = m["tokenEndpointAuthMethods"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (ep.to_string(), methods)
+            };
+        let has = |m: &str| methods.iter().any(|x| x == m);
+        let auth = match cfg.client_authentication_method.as_deref() {
+            Some("CLIENT_SECRET_POST") => AuthMethod::Post,
+            Some("CLIENT_SECRET_BASIC") => AuthMethod::Basic,
+            // RFC 8414: client_secret_basic is the default when nothing is listed.
+            _ if methods.is_empty() || has("client_secret_basic") => AuthMethod::Basic,
+            _ if has("client_secret_post") => AuthMethod::Post,
+            _ => {
+                return Err(Error::validation(format!(
+                    "Credential provider {name} supports neither client_secret_basic nor client_secret_post"
+                )))
+            }
+        };
+        Ok((endpoint, auth))
+    }
+}
+
+/// A provider failure in the caller's terms: configuration problems are the caller's
+/// to fix (ValidationException), the provider's own failures are upstream errors.
+fn provider_error(provider: &str, e: OutboundError) -> Error {
+    let msg = format!("Credential provider {provider}: {e}");
+    match &e {
+        OutboundError::Refused(_) | OutboundError::BadMetadata { .. } => Error::Validation(msg),
+        OutboundError::Provider { status, .. } if *status < 500 => Error::Validation(msg),
+        _ => Error::Upstream(msg),
+    }
+}
+
+/// Compile-time check that the data plane's futures are `Send`, as axum needs: a
+/// closure with a higher-ranked lifetime once broke that far from its cause.
+#[allow(dead_code)]
+fn _assert_send(
+    s: &'static Service,
+    c: &'static Caller,
+    i: &'static Input<'static>,
+    w: &'static ResourceRecord,
+    r: &'static M2mRequest,
+) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(s.verify_wat(c, "x"));
+    is_send(s.fetch_m2m(w, w, r, "k", "k", false));
+    is_send(s.m2m_token(w, w, r));
+    is_send(s.get_resource_api_key(c, i));
+    is_send(s.get_resource_oauth2_token(c, i));
+}

@@ -1,0 +1,61 @@
+//! warrant's own operations, beyond the AWS API: a workload's provider allowlist.
+
+use serde_json::{json, Value};
+use warrant_store::{Kind, ResourceUpdate};
+
+use super::control::{
+    body, not_found, to_body, Operation, WorkloadBody, PROVIDER_NAME, WORKLOAD_NAME,
+};
+use super::{Caller, Service};
+use crate::domain::input::Input;
+use crate::error::Result;
+
+impl Service {
+    /// Put, get or delete the credential providers a workload may use. With an
+    /// allowlist, every flow (API key, OAuth2) refuses providers not on it; without
+    /// one, the caller's policy alone decides.
+    pub(super) async fn workload_allowed_providers(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        i: &Input<'_>,
+    ) -> Result<Value> {
+        let name = i.req_str("workloadName", &WORKLOAD_NAME)?;
+        let list = if op == Operation::PutWorkloadAllowedProviders {
+            let mut v: Vec<String> = i
+                .opt_str_list("allowedProviders", &PROVIDER_NAME, 0, 100)?
+                .ok_or_else(|| i.missing("allowedProviders"))?;
+            v.sort();
+            v.dedup();
+            Some(v)
+        } else {
+            None
+        };
+        let arn = self
+            .scope(&caller.account_id)
+            .resource(Kind::WorkloadIdentity, name);
+        caller.authorize(op, &arn)?;
+        let rec = self.load(caller, Kind::WorkloadIdentity, name).await?;
+        let mut b: WorkloadBody = body(&rec)?;
+        if op == Operation::GetWorkloadAllowedProviders {
+            return Ok(json!({ "workloadName": name, "allowedProviders": b.allowed_providers }));
+        }
+        b.allowed_providers = list;
+        let rec = self
+            .store
+            .update_resource(
+                &caller.account_id,
+                Kind::WorkloadIdentity,
+                name,
+                &ResourceUpdate {
+                    body: to_body(&b),
+                    secret_sealed: None,
+                    updated_at: self.now(),
+                },
+            )
+            .await?
+            .ok_or_else(|| not_found("Workload identity", name))?;
+        let b: WorkloadBody = body(&rec)?;
+        Ok(json!({ "workloadName": name, "allowedProviders": b.allowed_providers }))
+    }
+}

@@ -1,0 +1,165 @@
+//! Provider metadata from OpenID Connect Discovery or RFC 8414 documents: fetched
+//! through the guard, validated (the issuer must match the URL it was fetched from),
+//! and cached for a TTL. When a refresh fails, the last good document keeps serving
+//! for up to `stale_for`, so a provider's brief outage does not stop cached flows.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::{origin, HttpClient, OutboundError};
+
+/// The members of a discovery document warrant uses.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Metadata {
+    pub issuer: String,
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+}
+
+/// The issuer a discovery URL belongs to: `{prefix}/.well-known/{name}{suffix}` names
+/// `{prefix}{suffix}` (OIDC Discovery §4 and RFC 8414 §3). `None` when the URL is not
+/// a discovery URL.
+pub fn expected_issuer(discovery_url: &str) -> Option<String> {
+    for name in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        if let Some((prefix, suffix)) = discovery_url.split_once(name) {
+            return Some(format!("{prefix}{suffix}"));
+        }
+    }
+    None
+}
+
+fn trim_slash(s: &str) -> &str {
+    s.strip_suffix('/').unwrap_or(s)
+}
+
+struct Cached {
+    fetched: Instant,
+    metadata: Arc<Metadata>,
+}
+
+pub struct Discovery {
+    http: HttpClient,
+    ttl: Duration,
+    stale_for: Duration,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl Discovery {
+    pub fn new(http: HttpClient, ttl: Duration, stale_for: Duration) -> Self {
+        Self {
+            http,
+            ttl,
+            stale_for,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, url: &str, max_age: Duration) -> Option<Arc<Metadata>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(url)
+            .filter(|c| c.fetched.elapsed() < max_age)
+            .map(|c| c.metadata.clone())
+    }
+
+    /// The metadata behind `url`, from the cache when fresh.
+    pub async fn metadata(&self, url: &str) -> Result<Arc<Metadata>, OutboundError> {
+        if let Some(m) = self.cached(url, self.ttl) {
+            return Ok(m);
+        }
+        match self.fetch(url).await {
+            Ok(m) => {
+                let m = Arc::new(m);
+                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= 10_000 {
+                    cache.clear();
+                }
+                cache.insert(
+                    url.to_string(),
+                    Cached {
+                        fetched: Instant::now(),
+                        metadata: m.clone(),
+                    },
+                );
+                Ok(m)
+            }
+            Err(e) if !e.is_configuration() => match self.cached(url, self.stale_for) {
+                Some(stale) => {
+                    tracing::warn!(error = %e, "discovery refresh failed; serving the last good document");
+                    Ok(stale)
+                }
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Metadata, OutboundError> {
+        let parsed = self.http.check_url(url)?;
+        let at = origin(&parsed);
+        let bad = |what: &str| OutboundError::BadMetadata {
+            at: at.clone(),
+            what: what.to_string(),
+        };
+        let expected = expected_issuer(url).ok_or_else(|| bad("the URL is not a discovery URL"))?;
+        let res = self.http.get(url).await?;
+        if res.status != 200 {
+            return Err(bad(&format!("HTTP {}", res.status)));
+        }
+        let m: Metadata = serde_json::from_slice(&res.body)
+            .map_err(|_| bad("it is not a JSON object with an issuer"))?;
+        if trim_slash(&m.issuer) != trim_slash(&expected) {
+            return Err(bad(&format!(
+                "its issuer {:?} does not match the URL's issuer {expected:?}",
+                m.issuer
+            )));
+        }
+        for (name, v) in [
+            ("token_endpoint", &m.token_endpoint),
+            ("authorization_endpoint", &m.authorization_endpoint),
+        ] {
+            if let Some(v) = v {
+                if url::Url::parse(v).is_err() {
+                    return Err(bad(&format!("{name} is not a URL")));
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_of_discovery_urls() {
+        assert_eq!(
+            expected_issuer("https://idp.example/.well-known/openid-configuration").as_deref(),
+            Some("https://idp.example")
+        );
+        assert_eq!(
+            expected_issuer("https://idp.example/tenant/.well-known/openid-configuration")
+                .as_deref(),
+            Some("https://idp.example/tenant")
+        );
+        assert_eq!(
+            expected_issuer("https://idp.example/.well-known/oauth-authorization-server/t1")
+                .as_deref(),
+            Some("https://idp.example/t1")
+        );
+        assert_eq!(expected_issuer("https://idp.example/token"), None);
+    }
+}
