@@ -365,10 +365,12 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         // The vault's tokens go with the workload or provider they were fetched for.
+        // (Only OAuth2 providers have tokens in the vault; an API-key provider of the
+        // same name must not take them along.)
         let column = match kind {
             Kind::WorkloadIdentity => Some("workload"),
-            Kind::Oauth2Provider | Kind::ApiKeyProvider => Some("provider"),
-            Kind::TokenVault => None,
+            Kind::Oauth2Provider => Some("provider"),
+            Kind::ApiKeyProvider | Kind::TokenVault => None,
         };
         if let Some(column) = column {
             sqlx::query(&format!(
