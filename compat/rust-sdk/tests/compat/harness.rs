@@ -20,6 +20,10 @@ use sdk::config::{
 use sdk::error::{DisplayErrorContext, SdkError};
 use sdk::Client;
 
+/// The data-plane SDK (`bedrock-agentcore`): same release line, same runtime
+/// types (`SdkError`, `Intercept`, `HttpResponse` are shared re-exports).
+pub use aws_sdk_bedrockagentcore as data_sdk;
+
 pub const REGION: &str = "us-west-2";
 pub const ACCOUNT: &str = "123456789012";
 pub const PUBLIC_URL: &str = "https://warrant.example.test";
@@ -156,6 +160,35 @@ impl Intercept for Recorder {
     }
 }
 
+/// Builds a data-plane SDK client (`bedrock-agentcore`: workload access
+/// tokens, API keys, OAuth2 tokens) like [`make_client`]: plain HTTP, static
+/// credentials, no retries.
+pub fn make_data_client(
+    endpoint: &str,
+    key_id: &str,
+    secret: &str,
+    region: &str,
+    recorder: &Recorder,
+) -> data_sdk::Client {
+    let http_client = aws_smithy_http_client::Builder::new().build_http();
+    let config = data_sdk::Config::builder()
+        .behavior_version(data_sdk::config::BehaviorVersion::latest())
+        .region(data_sdk::config::Region::new(region.to_string()))
+        .credentials_provider(data_sdk::config::Credentials::new(
+            key_id,
+            secret,
+            None,
+            None,
+            "warrant-compat",
+        ))
+        .endpoint_url(endpoint)
+        .http_client(http_client)
+        .retry_config(data_sdk::config::retry::RetryConfig::disabled())
+        .interceptor(recorder.clone())
+        .build();
+    data_sdk::Client::from_conf(config)
+}
+
 /// Builds an SDK client with a plain-HTTP (no TLS) hyper 1.x connector.
 pub fn make_client(
     endpoint: &str,
@@ -192,11 +225,20 @@ pub struct Server {
     pub data_dir: tempfile::TempDir,
     log_path: PathBuf,
     pub recorder: Recorder,
+    /// Responses seen by [`Server::data_client`] clients (they carry
+    /// credentials by design, so they are kept apart from `recorder`).
+    pub data_recorder: Recorder,
 }
 
 impl Server {
     /// Starts `warrant serve` on an ephemeral port with a fresh data dir.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Like [`Server::start`], with extra `warrant serve` arguments
+    /// (e.g. `--outbound-allow 127.0.0.1`).
+    pub fn start_with(extra_args: &[&str]) -> Server {
         let bin = warrant_bin();
         assert!(
             bin.exists(),
@@ -224,6 +266,7 @@ impl Server {
                 "--public-url",
                 PUBLIC_URL,
             ])
+            .args(extra_args)
             .env("WARRANT_ADMIN_ACCESS_KEY_ID", ADMIN_KEY_ID)
             .env("WARRANT_ADMIN_SECRET_ACCESS_KEY", &admin_secret)
             .env_remove("WARRANT_LISTEN")
@@ -232,6 +275,10 @@ impl Server {
             .env_remove("WARRANT_CONFIG")
             .env_remove("WARRANT_MASTER_KEY")
             .env_remove("WARRANT_PUBLIC_URL")
+            .env_remove("WARRANT_OUTBOUND_ALLOW")
+            .env_remove("WARRANT_WAT_TTL")
+            .env_remove("WARRANT_SIGNING_KEY_ROTATION")
+            .env_remove("WARRANT_DISCOVERY_TTL")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -268,6 +315,7 @@ impl Server {
             data_dir,
             log_path,
             recorder: Recorder::default(),
+            data_recorder: Recorder::default(),
         };
         let line = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(l) => l,
@@ -304,6 +352,17 @@ impl Server {
             &self.admin_secret,
             REGION,
             &self.recorder,
+        )
+    }
+
+    /// Data-plane client (admin key), recording into `data_recorder`.
+    pub fn data_client(&self) -> data_sdk::Client {
+        make_data_client(
+            &self.endpoint,
+            ADMIN_KEY_ID,
+            &self.admin_secret,
+            REGION,
+            &self.data_recorder,
         )
     }
 

@@ -481,30 +481,51 @@ impl Service {
     async fn update_workload(&self, caller: &Caller, i: &Input<'_>) -> Result<Value> {
         let name = i.req_str("name", &WORKLOAD_NAME)?;
         let urls = Self::return_urls(i)?;
-        let arn = self
-            .scope(&caller.account_id)
-            .resource(Kind::WorkloadIdentity, name);
-        caller.authorize(Operation::UpdateWorkloadIdentity, &arn)?;
-        let old = self.load(caller, Kind::WorkloadIdentity, name).await?;
+        let old = self
+            .authorized_workload(caller, Operation::UpdateWorkloadIdentity, name)
+            .await?;
         let mut b: WorkloadBody = body(&old)?;
         if urls.is_some() {
             b.allowed_resource_oauth2_return_urls = urls;
         }
-        let rec = self
-            .store
+        let rec = self.save_workload_body(caller, name, &b).await?;
+        Self::workload_output(&rec, true)
+    }
+
+    /// Authorize `op` on the workload `name` and load it.
+    pub(super) async fn authorized_workload(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        name: &str,
+    ) -> Result<Arc<ResourceRecord>> {
+        let arn = self
+            .scope(&caller.account_id)
+            .resource(Kind::WorkloadIdentity, name);
+        caller.authorize(op, &arn)?;
+        self.load(caller, Kind::WorkloadIdentity, name).await
+    }
+
+    /// Store a workload's new body.
+    pub(super) async fn save_workload_body(
+        &self,
+        caller: &Caller,
+        name: &str,
+        b: &WorkloadBody,
+    ) -> Result<ResourceRecord> {
+        self.store
             .update_resource(
                 &caller.account_id,
                 Kind::WorkloadIdentity,
                 name,
                 &ResourceUpdate {
-                    body: to_body(&b),
+                    body: to_body(b),
                     secret_sealed: None,
                     updated_at: self.now(),
                 },
             )
             .await?
-            .ok_or_else(|| not_found("Workload identity", name))?;
-        Self::workload_output(&rec, true)
+            .ok_or_else(|| not_found("Workload identity", name))
     }
 
     // ---- OAuth2 credential providers ----

@@ -132,11 +132,7 @@ impl Service {
         } else {
             None
         };
-        let arn = self
-            .scope(&caller.account_id)
-            .resource(Kind::WorkloadIdentity, name);
-        caller.authorize(op, &arn)?;
-        let rec = self.load(caller, Kind::WorkloadIdentity, name).await?;
+        let rec = self.authorized_workload(caller, op, name).await?;
         let keys = self.key_set().await?;
         let now = self.now() / 1000;
         let claims = WatClaims {

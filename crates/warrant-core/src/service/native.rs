@@ -1,14 +1,10 @@
 //! warrant's own operations, beyond the AWS API: a workload's provider allowlist.
 
-use serde_json::{json, Value};
-use warrant_store::{Kind, ResourceUpdate};
-
-use super::control::{
-    body, not_found, to_body, Operation, WorkloadBody, PROVIDER_NAME, WORKLOAD_NAME,
-};
+use super::control::{body, Operation, WorkloadBody, PROVIDER_NAME, WORKLOAD_NAME};
 use super::{Caller, Service};
 use crate::domain::input::Input;
 use crate::error::Result;
+use serde_json::{json, Value};
 
 impl Service {
     /// Put, get or delete the credential providers a workload may use. With an
@@ -31,30 +27,13 @@ impl Service {
         } else {
             None
         };
-        let arn = self
-            .scope(&caller.account_id)
-            .resource(Kind::WorkloadIdentity, name);
-        caller.authorize(op, &arn)?;
-        let rec = self.load(caller, Kind::WorkloadIdentity, name).await?;
+        let rec = self.authorized_workload(caller, op, name).await?;
         let mut b: WorkloadBody = body(&rec)?;
         if op == Operation::GetWorkloadAllowedProviders {
             return Ok(json!({ "workloadName": name, "allowedProviders": b.allowed_providers }));
         }
         b.allowed_providers = list;
-        let rec = self
-            .store
-            .update_resource(
-                &caller.account_id,
-                Kind::WorkloadIdentity,
-                name,
-                &ResourceUpdate {
-                    body: to_body(&b),
-                    secret_sealed: None,
-                    updated_at: self.now(),
-                },
-            )
-            .await?
-            .ok_or_else(|| not_found("Workload identity", name))?;
+        let rec = self.save_workload_body(caller, name, &b).await?;
         let b: WorkloadBody = body(&rec)?;
         Ok(json!({ "workloadName": name, "allowedProviders": b.allowed_providers }))
     }

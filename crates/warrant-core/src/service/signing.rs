@@ -141,38 +141,24 @@ impl Service {
         Ok(())
     }
 
+    /// The loaded key set, if its signing window has not passed.
+    fn current_keys(&self, now: i64) -> Option<Arc<KeySet>> {
+        let keys = self.signing.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.as_ref().filter(|k| now < k.signer_until).cloned()
+    }
+
     /// The key set, refreshed first when the signing window has passed.
     pub(super) async fn key_set(&self) -> Result<Arc<KeySet>> {
         let now = self.now();
-        if let Some(k) = self
-            .signing
-            .keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
-            if now < k.signer_until {
-                return Ok(k);
-            }
+        if let Some(k) = self.current_keys(now) {
+            return Ok(k);
         }
         let _guard = self.signing.reload.lock().await;
-        if let Some(k) = self
-            .signing
-            .keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
-            if now < k.signer_until {
-                return Ok(k);
-            }
+        if let Some(k) = self.current_keys(now) {
+            return Ok(k);
         }
         self.refresh_signing_keys().await?;
-        self.signing
-            .keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current_keys(now)
             .ok_or_else(|| Error::Internal("signing keys not loaded".into()))
     }
 
