@@ -333,10 +333,28 @@ def test_throttling_when_requests_in_flight_exceed_the_limit(spawn):
     only slot; a second request meanwhile gets 429 ThrottlingException, and once the first
     completes, requests are served again."""
     s = spawn(label="throttle", args=["--max-concurrent-requests", "1"])
-    slow = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+
+    def hold_the_slot():
+        # The slot of the request before (start-up's /ping) is freed a moment after its
+        # response is read, so the slow request may itself be turned away: then retry.
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            sock.sendall(b"POST /identities/GetWorkloadIdentity HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"na")
+            sock.settimeout(0.1)
+            try:
+                early = sock.recv(64)
+            except socket.timeout:
+                early = b""
+            if not early:
+                sock.settimeout(10)
+                return sock
+            sock.close()
+            time.sleep(0.05)
+        raise AssertionError("the slow request was turned away every time")
+
+    slow = hold_the_slot()
     try:
-        slow.sendall(b"POST /identities/GetWorkloadIdentity HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"na")
         throttled = None
         # The slow request reaches the limiter within milliseconds on an idle machine; on a
         # loaded CI machine it can take longer, so poll against a deadline, not a count.
@@ -346,6 +364,16 @@ def test_throttling_when_requests_in_flight_exceed_the_limit(spawn):
             if r.status == 429:
                 throttled = r
                 break
+            # Was the slow request itself turned away meanwhile? Then hold the slot anew.
+            slow.setblocking(False)
+            try:
+                turned_away = slow.recv(64)
+            except BlockingIOError:
+                turned_away = b""
+            slow.setblocking(True)
+            if turned_away:
+                slow.close()
+                slow = hold_the_slot()
             time.sleep(0.02)
         assert throttled is not None, "no request was throttled"
         assert_raw_error(throttled, "ThrottlingException", 429)
