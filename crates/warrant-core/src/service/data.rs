@@ -50,7 +50,7 @@ const RESERVED_PARAMS: &[&str] = &[
     "password",
 ];
 /// Bounds of the in-memory maps; each empties when full (entries are re-derivable).
-const MEMO_MAX: usize = 100_000;
+const MEMO_MAX: usize = 16_384;
 
 /// A token held for reuse.
 pub(super) struct CachedToken {
