@@ -7,7 +7,8 @@ matches a component below names the component the sample's time belongs to (so a
 malloc or a syscall counts for the code that asked for it). Frames of glibc, core and
 alloc match nothing and pass the sample on to their caller. Prints each component's
 share of all samples of the process, then the top leaf functions inside each of the
-largest components.
+largest components. Then the inclusive share of some functions of the data plane
+(samples with the function anywhere on the stack, so its callees' time included).
 """
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ COMPONENTS: list[tuple[str, str]] = [
     ("sigv4: canonical request, string to sign, SHA-256, HMAC", r"sigv4::verify_signature|sigv4::canonical|sigv4::string_to_sign|sigv4::.*Sink"),
     ("sigv4: parse Authorization, check scope and date", r"sigv4::parse_authorization|sigv4::check_request|sigv4::date"),
     ("sigv4: other", r"warrant_inbound::sigv4"),
-    ("caller lookup (cache, open key, clone)", r"caller_for_key|get_access_key|Keyring|aes_gcm|warrant_crypto"),
+    ("Ed25519 (WAT sign / verify)", r"ed25519_dalek::|curve25519_dalek::"),
+    ("metrics counters", r"\bmetrics(_util|_exporter_prometheus)?::"),
+    ("caller lookup (cache, open key, clone)", r"caller_for_key|get_access_key"),
+    ("AEAD open (keyring: API key secret, vault entry)", r"Keyring|aes_gcm|warrant_crypto"),
     ("policy: authorize (format action, evaluate)", r"Caller::authorize|domain::policy|Policy::"),
     ("input validation (patterns, regex)", r"domain::input|matches_pattern|\bregex(_automata)?::"),
-    ("resource read (cache get_resource)", r"get_resource|CachedStore|SqliteStore|\bsqlx"),
-    ("operation body (get_workload: ARN, output Value)", r"warrant_core::service"),
+    ("resource read (cache get_resource)", r"get_resource(?!_)|CachedStore|SqliteStore|\bsqlx"),
+    ("WAT parse / claims / memo (warrant_inbound::wat)", r"warrant_inbound::wat"),
+    ("operation body (warrant_core::service: ARN, output Value, data-plane logic)", r"warrant_core::service"),
     ("JSON parse of the request", r"warrant_api::parse_json|serde_json::de::|serde_json::value::de"),
     ("JSON serialize of the response", r"serde_json::ser|serde_json::value::ser|to_string<serde_json::value::Value>|Value as core::fmt::Display"),
     ("read body (to_bytes)", r"to_bytes|http_body_util"),
@@ -44,6 +49,25 @@ COMPONENTS: list[tuple[str, str]] = [
     ("tokio: I/O driver (epoll) and scheduler", r"\btokio::|epoll|\bmio::"),
 ]
 COMPILED = [(name, re.compile(p)) for name, p in COMPONENTS]
+
+# Inclusive shares: (label, pattern) of functions whose callees' time is wanted too.
+INCLUSIVE: list[tuple[str, str]] = [
+    ("Service::get_workload_access_token (issue a WAT)", r"::get_workload_access_token\b"),
+    ("  WatSigner::sign (claims JSON, base64, Ed25519 sign)", r"WatSigner::sign"),
+    ("Service::verify_wat (memo, Ed25519 verify, workload read)", r"::verify_wat\b"),
+    ("  wat::verify (base64, Ed25519 verify, claims JSON)", r"wat::verify\b"),
+    ("Service::check_allowlist (parse the workload's body)", r"check_allowlist"),
+    ("Service::open_secret (AEAD open of the API key)", r"open_secret"),
+    ("Service::m2m_token (entry key: JSON, SHA-256, hex; memory cache)", r"::m2m_token\b"),
+    ("Service::get_resource_oauth2_token (whole operation)", r"get_resource_oauth2_token"),
+    ("Service::get_resource_api_key (whole operation)", r"get_resource_api_key"),
+    ("Caller::authorize (policy)", r"Caller::authorize"),
+    ("sigv4 (all)", r"warrant_inbound::sigv4"),
+    ("serde_json (all)", r"serde_json::"),
+    ("metrics (all)", r"\bmetrics(_util|_exporter_prometheus)?::"),
+    ("malloc / free / realloc (all)", r"\b(malloc|free|realloc|_int_malloc|_int_free|cfree)\b"),
+]
+INCLUSIVE_RX = [(label, re.compile(p)) for label, p in INCLUSIVE]
 
 
 def samples(lines):
@@ -73,6 +97,7 @@ def main() -> None:
     by_comp: Counter[str] = Counter()
     leaves: dict[str, Counter[str]] = defaultdict(Counter)
     threads: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
     total = 0
     for comm, frames in samples(sys.stdin):
         total += 1
@@ -87,6 +112,9 @@ def main() -> None:
                 continue
             break
         by_comp[comp] += 1
+        for label, rx in INCLUSIVE_RX:
+            if any(rx.search(f) for f in frames):
+                inclusive[label] += 1
         leaf = frames[0] if frames else "?"
         leaves[comp][leaf[:110]] += 1
     if not total:
@@ -102,6 +130,11 @@ def main() -> None:
         print(f"-- {comp} ({n / total:.1%}): top leaf functions")
         for leaf, m in leaves[comp].most_common(top):
             print(f"   {m / total:>6.2%}  {leaf}")
+    print()
+    print("inclusive shares (the function and everything it calls):")
+    for label, _ in INCLUSIVE:
+        if inclusive[label]:
+            print(f"{inclusive[label] / total:>7.1%}  {label}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,295 @@
+"""The workloads of bench/run: what each one sends, its targets, and their set-up.
+
+  workloads.py prepare WORK PORT KEY_ID SECRET "NAME ..." POOLS POOL_SIZE [OIDC_READY_FILE]
+      Against a running warrant (started with --outbound-allow 127.0.0.1 and a long
+      --wat-ttl): creates what the selected workloads need (workload identity
+      bench-agent, API-key provider bench-apikey, CustomOauth2 provider bench-oidc whose
+      discoveryUrl is the testkit's issuer + /.well-known/openid-configuration), issues
+      the workload access token (WAT) the repeated-WAT workloads reuse, fills the M2M
+      token cache with one call, and for apikey-fresh issues POOLS x POOL_SIZE further
+      WATs through the API and signs one GetResourceApiKey request per WAT (pool files
+      apikey-fresh-pool-{warmup,1..POOLS-1}.reqs: one pool per wrk run, so no WAT is
+      used twice unless a run outgrows its pool, which its result then reports). Sends
+      each workload's request once and fails unless it is answered 200. Writes
+      WORK/workloads.json (the selected workloads with their targets) and calls `sign`.
+  workloads.py sign WORK PORT KEY_ID SECRET
+      (Re-)signs the fixed requests (X-Amz-Date now) and writes, per workload NAME,
+      wl-NAME.lua (wrk), wl-NAME.headers (oha -H lines) and wl-NAME.body (oha -D).
+  workloads.py list WORK
+      One line per selected workload, in run order: NAME URL LUA RATE BASELINE, where
+      RATE is 1 when it gets a constant-rate (p99) run and BASELINE is the workload
+      whose baseline slice it shares (itself, except oidc, which runs right after m2m
+      and is compared with it side by side).
+
+Every request of a workload except oidc is SigV4-signed (bench/sigv4.py) and replayed.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import socket
+import sys
+
+from sigv4 import Signer, lua_str, oha_headers, send, wrk_script, WRK_DONE
+
+WORKLOAD = "bench-agent"
+APIKEY_PROVIDER = "bench-apikey"
+OAUTH2_PROVIDER = "bench-oidc"
+USER_ID = "bench-user"
+
+# Run order; each one's targets (the issue's): min_ratio = its max req/s over the
+# baseline's (interleaved), max_p99_ms = p99 at a constant 50% of its own max rate,
+# min_vs = (other workload, min ratio of the max req/s).
+WORKLOADS: dict[str, dict] = {
+    "identity": {
+        "label": "GetWorkloadIdentity (signed)",
+        "path": "/identities/GetWorkloadIdentity",
+        "targets": {"min_ratio": 0.35, "max_p99_ms": 2.0},
+    },
+    "wat-user": {
+        "label": "GetWorkloadAccessTokenForUserId",
+        "path": "/identities/GetWorkloadAccessTokenForUserId",
+        "targets": {"min_ratio": 0.25},
+    },
+    "apikey": {
+        "label": "GetResourceApiKey, repeated WAT",
+        "path": "/identities/api-key",
+        "targets": {"min_ratio": 0.25, "max_p99_ms": 2.0},
+    },
+    "apikey-fresh": {
+        "label": "GetResourceApiKey, fresh WAT each",
+        "path": "/identities/api-key",
+        "targets": {},
+        "pool": True,
+    },
+    "m2m": {
+        "label": "M2M oauth2/token, cache hit",
+        "path": "/identities/oauth2/token",
+        "targets": {"min_ratio": 0.25, "max_p99_ms": 2.0, "min_vs": ["oidc", 5.0]},
+    },
+    "oidc": {
+        "label": "oidc-provider POST /token (M2M)",
+        "path": "/token",
+        "targets": {},
+        "unsigned": True,
+        "baseline": "m2m",
+    },
+}
+
+
+def body_of(name: str, wat: str | None) -> str:
+    return {
+        "identity": lambda: {"name": WORKLOAD},
+        "wat-user": lambda: {"workloadName": WORKLOAD, "userId": USER_ID},
+        "apikey": lambda: {"workloadIdentityToken": wat,
+                           "resourceCredentialProviderName": APIKEY_PROVIDER},
+        "apikey-fresh": lambda: {"workloadIdentityToken": wat,
+                                 "resourceCredentialProviderName": APIKEY_PROVIDER},
+        "m2m": lambda: {"workloadIdentityToken": wat,
+                        "resourceCredentialProviderName": OAUTH2_PROVIDER,
+                        "scopes": ["read"], "oauth2Flow": "M2M"},
+        "oidc": lambda: None,
+    }[name]()
+
+
+def call(conn: http.client.HTTPConnection, signer: Signer, path: str, payload: dict,
+         ok: tuple[int, ...] = (200,)) -> dict:
+    """A signed control- or data-plane call on a keep-alive connection; its JSON answer."""
+    body = json.dumps(payload, separators=(",", ":"))
+    status, text = send(signer.port, path, signer.sign(path, body), body, conn)
+    if status not in ok:
+        raise SystemExit(f"workloads.py: {path} answered {status}: {text[:300]}")
+    return json.loads(text) if text else {}
+
+
+POOL_LUA = """
+-- GetResourceApiKey with a different WAT on every request: the requests were signed
+-- beforehand (bench/workloads.py), one per WAT; the pool file is chosen by the script
+-- argument (one pool per wrk run). Wraps around when the run outgrows its pool, and
+-- reports pool_size and pool_calls, so a reused WAT is never silently counted as fresh.
+local dir, path = %(dir)s, %(path)s
+reqs, n, calls = {}, 0, 0
+init = function(args)
+  local f = assert(io.open(dir .. "/apikey-fresh-pool-" .. args[1] .. ".reqs", "r"))
+  for line in f:lines() do
+    local date, auth, body = line:match("^([^\\t]*)\\t([^\\t]*)\\t(.*)$")
+    n = n + 1
+    reqs[n] = wrk.format("POST", path, {["content-type"] = "application/json",
+      ["x-amz-date"] = date, ["authorization"] = auth}, body)
+  end
+  f:close()
+end
+request = function()
+  calls = calls + 1
+  return reqs[(calls - 1) %% n + 1]
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+pool_report = function()
+  local c, s = 0, 0
+  for _, t in ipairs(threads) do c = c + t:get("calls"); s = s + t:get("n") end
+  return string.format(',"pool_size":%%d,"pool_calls":%%d', s, c)
+end
+"""
+
+
+def issue_wats(port: int, signer: Signer, count: int, batch: int = 256) -> list[str]:
+    """COUNT distinct WATs: one signed GetWorkloadAccessToken request, replayed (every
+    answer carries a new token: its own jti), pipelined BATCH at a time on one keep-alive
+    connection (http.client's one request at a time manages under 2k/s here)."""
+    path = "/identities/GetWorkloadAccessToken"
+    body = json.dumps({"workloadName": WORKLOAD}, separators=(",", ":"))
+    headers = signer.sign(path, body)
+    raw = (f"POST {path} HTTP/1.1\r\n"
+           + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+           + f"content-length: {len(body)}\r\n\r\n{body}").encode()
+    out = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        f = sock.makefile("rb")
+        while len(out) < count:
+            n = min(batch, count - len(out))
+            sock.sendall(raw * n)
+            for _ in range(n):
+                status = int(f.readline().split()[1])
+                length = 0
+                while (line := f.readline()) not in (b"\r\n", b""):
+                    k, _, v = line.decode().partition(":")
+                    if k.strip().lower() == "content-length":
+                        length = int(v)
+                text = f.read(length).decode()
+                if status != 200:
+                    raise SystemExit(f"workloads.py: GetWorkloadAccessToken answered {status}: {text[:300]}")
+                out.append(json.loads(text)["workloadAccessToken"])
+    if len(set(out)) != len(out):
+        raise SystemExit("workloads.py: GetWorkloadAccessToken returned a token twice")
+    return out
+
+
+def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
+            pools: int, pool_size: int, oidc_file: str | None) -> None:
+    unknown = [n for n in selected if n not in WORKLOADS]
+    if unknown:
+        raise SystemExit(f"workloads.py: unknown workload(s) {unknown}; known: {list(WORKLOADS)}")
+    if "m2m" in selected and "oidc" not in selected:
+        selected = selected + ["oidc"]
+    if "oidc" in selected and "m2m" not in selected:
+        raise SystemExit("workloads.py: oidc is measured side by side with m2m; select m2m")
+    order = [n for n in WORKLOADS if n in selected]
+    signer = Signer(port, key_id, secret)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    state: dict = {"port": port, "workloads": []}
+    call(conn, signer, "/identities/CreateWorkloadIdentity", {"name": WORKLOAD}, (201, 409))
+    wat = None
+    if any(n in order for n in ("apikey", "apikey-fresh", "m2m")):
+        wat = call(conn, signer, "/identities/GetWorkloadAccessToken",
+                   {"workloadName": WORKLOAD})["workloadAccessToken"]
+    if "apikey" in order or "apikey-fresh" in order:
+        call(conn, signer, "/identities/CreateApiKeyCredentialProvider",
+             {"name": APIKEY_PROVIDER, "apiKey": "bench-api-key-0123456789abcdef0123456789"}, (201, 409))
+    oidc = None
+    if "m2m" in order:
+        if not oidc_file:
+            raise SystemExit("workloads.py: m2m needs the testkit's ready line (OIDC_READY_FILE)")
+        with open(oidc_file) as f:
+            oidc = json.loads(f.readline())
+        client = oidc["clients"]["basic"]
+        call(conn, signer, "/identities/CreateOauth2CredentialProvider", {
+            "name": OAUTH2_PROVIDER, "credentialProviderVendor": "CustomOauth2",
+            "oauth2ProviderConfigInput": {"customOauth2ProviderConfig": {
+                "oauthDiscovery": {"discoveryUrl": oidc["issuer"] + "/.well-known/openid-configuration"},
+                "clientId": client["client_id"], "clientSecret": client["client_secret"],
+                "clientAuthenticationMethod": "CLIENT_SECRET_BASIC"}}}, (201,))
+    for name in order:
+        w = WORKLOADS[name]
+        entry = {"name": name, "label": w["label"], "targets": w["targets"],
+                 "baseline": w.get("baseline", name), "rate": "max_p99_ms" in w["targets"]}
+        if name == "oidc":
+            basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+            entry.update(url=oidc["issuer"] + w["path"], path=w["path"],
+                         body="grant_type=client_credentials&scope=read",
+                         headers={"host": oidc["issuer"].split("//", 1)[1],
+                                  "content-type": "application/x-www-form-urlencoded",
+                                  "authorization": f"Basic {basic}"})
+        else:
+            entry.update(url=f"http://127.0.0.1:{port}{w['path']}", path=w["path"],
+                         body=json.dumps(body_of(name, wat), separators=(",", ":")))
+        state["workloads"].append(entry)
+    # The fresh-WAT pools: every WAT issued through the API, one signed request each.
+    if "apikey-fresh" in order:
+        total = pools * pool_size
+        print(f"[bench] issuing {total} WATs for apikey-fresh ({pools} pools of {pool_size})", file=sys.stderr)
+        wats = issue_wats(port, signer, total)
+        date = Signer.amz_date()
+        path = WORKLOADS["apikey-fresh"]["path"]
+        for p in range(pools):
+            label = "warmup" if p == 0 else str(p)
+            with open(os.path.join(work, f"apikey-fresh-pool-{label}.reqs"), "w") as f:
+                for t in wats[p * pool_size:(p + 1) * pool_size]:
+                    body = json.dumps(body_of("apikey-fresh", t), separators=(",", ":"))
+                    h = signer.sign(path, body, date)
+                    f.write(f"{h['x-amz-date']}\t{h['authorization']}\t{body}\n")
+        # A check with a WAT of no pool, so that every pooled WAT is still unverified.
+        extra = issue_wats(port, signer, 1)[0]
+        for e in state["workloads"]:
+            if e["name"] == "apikey-fresh":
+                e["body"] = json.dumps(body_of("apikey-fresh", extra), separators=(",", ":"))
+                e["pool"] = {"size": pool_size, "pools": pools}
+    conn.close()
+    with open(os.path.join(work, "workloads.json"), "w") as f:
+        json.dump(state, f, indent=2)
+    sign(work, port, key_id, secret)
+    # Each workload's request once, as it will be sent; the M2M one fills the cache.
+    for e in state["workloads"]:
+        headers = e["headers"] if "headers" in e else signer.sign(e["path"], e["body"])
+        port_of = int(headers["host"].rsplit(":", 1)[1])
+        status, text = send(port_of, e["path"], headers, e["body"])
+        if status != 200:
+            raise SystemExit(f"workloads.py: the {e['name']} sample was answered {status}: {text[:300]}")
+        print(f"[bench] sample {e['name']}: {status} {text[:80]}...", file=sys.stderr)
+
+
+def sign(work: str, port: int, key_id: str, secret: str) -> None:
+    with open(os.path.join(work, "workloads.json")) as f:
+        state = json.load(f)
+    signer = Signer(port, key_id, secret)
+    for e in state["workloads"]:
+        name = e["name"]
+        if e.get("pool"):
+            lua = POOL_LUA % {"dir": lua_str(work), "path": lua_str(e["path"])} + WRK_DONE
+            headers = None
+        else:
+            headers = e["headers"] if "headers" in e else signer.sign(e["path"], e["body"])
+            lua = wrk_script(headers, e["body"])
+        with open(os.path.join(work, f"wl-{name}.lua"), "w") as f:
+            f.write(lua)
+        if headers is not None:
+            with open(os.path.join(work, f"wl-{name}.headers"), "w") as f:
+                f.write(oha_headers(headers))
+            with open(os.path.join(work, f"wl-{name}.body"), "w") as f:
+                f.write(e["body"])
+
+
+def main(argv: list[str]) -> int:
+    cmd = argv[1] if len(argv) > 1 else ""
+    if cmd == "prepare" and len(argv) in (9, 10):
+        prepare(argv[2], int(argv[3]), argv[4], argv[5], argv[6].split(), int(argv[7]),
+                int(argv[8]), argv[9] if len(argv) == 10 else None)
+        return 0
+    if cmd == "sign" and len(argv) == 6:
+        sign(argv[2], int(argv[3]), argv[4], argv[5])
+        return 0
+    if cmd == "list" and len(argv) == 3:
+        with open(os.path.join(argv[2], "workloads.json")) as f:
+            for e in json.load(f)["workloads"]:
+                print(e["name"], e["url"], os.path.join(argv[2], f"wl-{e['name']}.lua"),
+                      int(e["rate"]), e["baseline"])
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
