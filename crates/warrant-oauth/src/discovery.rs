@@ -114,7 +114,7 @@ impl Discovery {
             what: what.to_string(),
         };
         let expected = expected_issuer(url).ok_or_else(|| bad("the URL is not a discovery URL"))?;
-        let res = self.http.get(url).await?;
+        let res = self.http.get(parsed).await?;
         if res.status != 200 {
             return Err(bad(&format!("HTTP {}", res.status)));
         }

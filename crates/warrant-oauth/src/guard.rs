@@ -299,9 +299,8 @@ impl HttpClient {
         Ok(url)
     }
 
-    /// GET a JSON document.
-    pub async fn get(&self, raw_url: &str) -> Result<Response, OutboundError> {
-        let url = self.check_url(raw_url)?;
+    /// GET a JSON document from a URL [`HttpClient::check_url`] accepted.
+    pub async fn get(&self, url: url::Url) -> Result<Response, OutboundError> {
         let req = self
             .client
             .get(url.clone())
@@ -309,7 +308,7 @@ impl HttpClient {
         self.send(req, &url).await
     }
 
-    /// POST a form with extra headers.
+    /// POST a form with extra headers to a URL [`HttpClient::check_url`] accepted.
     pub async fn post_form(
         &self,
         url: url::Url,

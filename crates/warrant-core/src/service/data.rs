@@ -12,7 +12,9 @@ use warrant_inbound::wat::{self, UserKey, WatClaims, WatError};
 use warrant_oauth::{AuthMethod, ClientCredentials, OutboundError};
 use warrant_store::{Kind, ResourceRecord, VaultEntry};
 
-use super::control::{body, Oauth2Body, Operation, WorkloadBody, PROVIDER_NAME, WORKLOAD_NAME};
+use super::control::{
+    body, Oauth2Body, Operation, WorkloadBody, PROVIDER_NAME, RETURN_URL, WORKLOAD_NAME,
+};
 use super::{Caller, Service};
 use crate::domain::input::{unsupported, violation, Input, StrRule};
 use crate::domain::vendor::Oauth2Config;
@@ -29,7 +31,6 @@ const SESSION_URI: StrRule = StrRule::pattern(
     1024,
     r"urn:ietf:params:oauth:request_uri:[a-zA-Z0-9-._~]+",
 );
-const RETURN_URL: StrRule = StrRule::pattern(1, 2048, r"\w+:(\/?\/?)[^\s]+");
 const STATE: StrRule = StrRule::len(1, 4096);
 /// Parameters a caller may not set through `customParameters`: the grant's own, and
 /// client authentication.
@@ -88,7 +89,7 @@ fn unauthorized(e: WatError) -> Error {
 
 /// Sorted and without duplicates: the order of scopes, resources or audiences does
 /// not change what a token is for.
-fn canonical(mut v: Vec<String>) -> Vec<String> {
+pub(super) fn canonical<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v.dedup();
     v
@@ -251,10 +252,9 @@ impl Service {
         caller: &Caller,
         op: Operation,
         kind: Kind,
-        i: &Input<'_>,
+        token: &str,
+        provider: &str,
     ) -> Result<(Arc<WatClaims>, Arc<ResourceRecord>, Arc<ResourceRecord>)> {
-        let token = i.req_str("workloadIdentityToken", &TOKEN)?;
-        let provider = i.req_str("resourceCredentialProviderName", &PROVIDER_NAME)?;
         let (claims, workload) = self.verify_wat(caller, token).await?;
         let arn = self.scope(&caller.account_id).resource(kind, provider);
         caller.authorize(op, &arn)?;
@@ -270,12 +270,15 @@ impl Service {
         caller: &Caller,
         i: &Input<'_>,
     ) -> Result<Value> {
+        let token = i.req_str("workloadIdentityToken", &TOKEN)?;
+        let provider = i.req_str("resourceCredentialProviderName", &PROVIDER_NAME)?;
         let (_, _, rec) = self
             .provider_for(
                 caller,
                 Operation::GetResourceApiKey,
                 Kind::ApiKeyProvider,
-                i,
+                token,
+                provider,
             )
             .await?;
         let key = self.open_secret(&rec)?;
@@ -290,8 +293,8 @@ impl Service {
         caller: &Caller,
         i: &Input<'_>,
     ) -> Result<Value> {
-        i.req_str("workloadIdentityToken", &TOKEN)?;
-        i.req_str("resourceCredentialProviderName", &PROVIDER_NAME)?;
+        let token = i.req_str("workloadIdentityToken", &TOKEN)?;
+        let provider = i.req_str("resourceCredentialProviderName", &PROVIDER_NAME)?;
         let scopes = i
             .opt_str_list("scopes", &SCOPE, 0, 100)?
             .ok_or_else(|| i.missing("scopes"))?;
@@ -332,18 +335,15 @@ impl Service {
                 caller,
                 Operation::GetResourceOauth2Token,
                 Kind::Oauth2Provider,
-                i,
+                token,
+                provider,
             )
             .await?;
         let req = M2mRequest {
             scopes: canonical(scopes),
             resources: canonical(resources),
             audiences: canonical(audiences),
-            params: {
-                let mut p = params;
-                p.sort();
-                p
-            },
+            params: canonical(params),
             force,
         };
         let token = self.m2m_token(&workload, &rec, &req).await?;
@@ -501,10 +501,11 @@ impl Service {
         let now = self.now();
         // Reuse until shortly before expiry: a quarter of the lifetime, at most a minute.
         // A token without `expires_in` is not kept: its lifetime is unknown.
-        let reuse_until = set.expires_in.map(|d| {
-            let life = i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2);
-            now + life - (life / 4).min(60_000)
-        });
+        let lifetime = set
+            .expires_in
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2));
+        let expires_at = lifetime.map(|life| now + life);
+        let reuse_until = lifetime.map(|life| now + life - (life / 4).min(60_000));
         let token = Arc::new(CachedToken {
             access_token: SecretString::from(set.access_token.clone()),
             reuse_until: reuse_until.unwrap_or(0),
@@ -514,7 +515,7 @@ impl Service {
                 "access_token": set.access_token,
                 "token_type": set.token_type,
                 "scope": set.scope,
-                "expires_at": set.expires_in.map(|d| now + d.as_millis() as i64),
+                "expires_at": expires_at,
                 "reuse_until": reuse_until,
             })
             .to_string();
@@ -530,7 +531,7 @@ impl Service {
                     user_key: String::new(),
                     provider: provider.name.clone(),
                     sealed,
-                    expires_at: set.expires_in.map(|d| now + d.as_millis() as i64),
+                    expires_at,
                     updated_at: now,
                 })
                 .await?;
@@ -603,22 +604,4 @@ fn provider_error(provider: &str, e: OutboundError) -> Error {
         OutboundError::Provider { status, .. } if *status < 500 => Error::Validation(msg),
         _ => Error::Upstream(msg),
     }
-}
-
-/// Compile-time check that the data plane's futures are `Send`, as axum needs: a
-/// closure with a higher-ranked lifetime once broke that far from its cause.
-#[allow(dead_code)]
-fn _assert_send(
-    s: &'static Service,
-    c: &'static Caller,
-    i: &'static Input<'static>,
-    w: &'static ResourceRecord,
-    r: &'static M2mRequest,
-) {
-    fn is_send<T: Send>(_: T) {}
-    is_send(s.verify_wat(c, "x"));
-    is_send(s.fetch_m2m(w, w, r, "k", "k", false));
-    is_send(s.m2m_token(w, w, r));
-    is_send(s.get_resource_api_key(c, i));
-    is_send(s.get_resource_oauth2_token(c, i));
 }

@@ -1,6 +1,7 @@
 //! warrant's own operations, beyond the AWS API: a workload's provider allowlist.
 
 use super::control::{body, Operation, WorkloadBody, PROVIDER_NAME, WORKLOAD_NAME};
+use super::data::canonical;
 use super::{Caller, Service};
 use crate::domain::input::Input;
 use crate::error::Result;
@@ -18,12 +19,10 @@ impl Service {
     ) -> Result<Value> {
         let name = i.req_str("workloadName", &WORKLOAD_NAME)?;
         let list = if op == Operation::PutWorkloadAllowedProviders {
-            let mut v: Vec<String> = i
+            let v = i
                 .opt_str_list("allowedProviders", &PROVIDER_NAME, 0, 100)?
                 .ok_or_else(|| i.missing("allowedProviders"))?;
-            v.sort();
-            v.dedup();
-            Some(v)
+            Some(canonical(v))
         } else {
             None
         };
