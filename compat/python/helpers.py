@@ -115,7 +115,47 @@ def base_env(extra: dict | None = None) -> dict:
     return env
 
 
-class Server:
+class ChildProcess:
+    """Stopping a child process started by a test fixture: signal, wait, then close its
+    log reader and stderr file. Subclasses set proc, label, _reader, _stderr_file and
+    returncode, and may change STOP_TIMEOUT."""
+
+    STOP_TIMEOUT = 30.0
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float | None = None) -> int:
+        assert self.proc
+        timeout = self.STOP_TIMEOUT if timeout is None else timeout
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.label}: did not exit within {timeout}s of signal {sig}")
+        self._finish()
+        self.returncode = rc
+        return rc
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._reader:
+            self._reader.join(10)
+        try:
+            if self._stderr_file:
+                self._stderr_file.close()
+        except Exception:
+            pass
+
+    def running(self) -> bool:
+        return bool(self.proc) and self.proc.poll() is None
+
+
+class Server(ChildProcess):
     """One `warrant serve` process with its stdout/stderr captured under LOG_DIR."""
 
     def __init__(self, data_dir: Path | str | None, *, label: str = "server",
@@ -253,35 +293,6 @@ class Server:
         self.returncode = rc
         return rc
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        assert self.proc
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"{self.label}: did not exit within {timeout}s of signal {sig}")
-        self._finish()
-        self.returncode = rc
-        return rc
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._finish()
-
-    def _finish(self) -> None:
-        if self._reader:
-            self._reader.join(10)
-        try:
-            self._stderr_file.close()
-        except Exception:
-            pass
-
-    def running(self) -> bool:
-        return bool(self.proc) and self.proc.poll() is None
 
     def stderr_text(self) -> str:
         try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import signal
 import subprocess
 import threading
 import urllib.error
@@ -30,8 +29,10 @@ SCRIPT = helpers.REPO / "testkit" / "oidc-provider.mjs"
 START_TIMEOUT = 20.0
 
 
-class OidcProvider:
+class OidcProvider(helpers.ChildProcess):
     """One `node testkit/oidc-provider.mjs` process."""
+
+    STOP_TIMEOUT = 15.0
 
     def __init__(self, *, token_ttl: int | None = None, strict_client_auth: bool = False,
                  port: int = 0, args: Iterable[str] = (), label: str = "oidc-provider",
@@ -146,33 +147,6 @@ class OidcProvider:
                 out.flush()
         self._ready.set()
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-        assert self.proc
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"{self.label}: did not exit within {timeout}s of signal {sig}")
-        self._finish()
-        self.returncode = rc
-        return rc
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._finish()
-
-    def _finish(self) -> None:
-        if self._reader:
-            self._reader.join(10)
-        if self._stderr_file:
-            self._stderr_file.close()
-
-    def running(self) -> bool:
-        return bool(self.proc) and self.proc.poll() is None
 
     def stderr_text(self) -> str:
         try:
