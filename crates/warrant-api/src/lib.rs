@@ -182,6 +182,10 @@ pub fn router(service: Arc<Service>, settings: ApiSettings, clock: Arc<dyn Clock
             "/warrant/v1/workload-identities/{name}/allowed-providers",
             any(allowed_providers),
         )
+        .route(
+            "/warrant/v1/workload-identities/{name}/authorizers",
+            any(authorizers),
+        )
         .route("/.well-known/jwks.json", get(jwks))
         .route("/metrics", get(metrics));
     for &path in UNSUPPORTED {
@@ -399,11 +403,41 @@ async fn tags(State(st): State<AppState>, req: Request) -> Response {
 
 /// `/warrant/v1/workload-identities/{name}/allowed-providers`: PUT sets the workload's
 /// provider allowlist (`{"allowedProviders": [...]}`), GET reads it, DELETE removes it.
-async fn allowed_providers(State(st): State<AppState>, req: Request) -> Response {
+async fn allowed_providers(st: State<AppState>, req: Request) -> Response {
+    use Operation::*;
+    let ops = [
+        GetWorkloadAllowedProviders,
+        PutWorkloadAllowedProviders,
+        DeleteWorkloadAllowedProviders,
+    ];
+    workload_setting(st, req, "/allowed-providers", ops).await
+}
+
+/// `/warrant/v1/workload-identities/{name}/authorizers`: PUT sets the JWT authorizers the
+/// workload trusts (`{"authorizers": [{"customJWTAuthorizer": {...}}]}`), GET reads
+/// them, DELETE removes them.
+async fn authorizers(st: State<AppState>, req: Request) -> Response {
+    use Operation::*;
+    let ops = [
+        GetWorkloadAuthorizers,
+        PutWorkloadAuthorizers,
+        DeleteWorkloadAuthorizers,
+    ];
+    workload_setting(st, req, "/authorizers", ops).await
+}
+
+/// One of warrant's own settings of a workload, at
+/// `/warrant/v1/workload-identities/{name}{suffix}`; `ops` are GET, PUT and DELETE's.
+async fn workload_setting(
+    State(st): State<AppState>,
+    req: Request,
+    suffix: &str,
+    [get, put, delete]: [Operation; 3],
+) -> Response {
     let op = match *req.method() {
-        Method::GET => Operation::GetWorkloadAllowedProviders,
-        Method::PUT => Operation::PutWorkloadAllowedProviders,
-        Method::DELETE => Operation::DeleteWorkloadAllowedProviders,
+        Method::GET => get,
+        Method::PUT => put,
+        Method::DELETE => delete,
         _ => return method_not_allowed(&req),
     };
     let result = async {
@@ -411,7 +445,7 @@ async fn allowed_providers(State(st): State<AppState>, req: Request) -> Response
             .uri()
             .path()
             .trim_start_matches("/warrant/v1/workload-identities/")
-            .trim_end_matches("/allowed-providers");
+            .trim_end_matches(suffix);
         let name = decode(raw)?;
         run(&st, op, req, move |m| {
             m.insert("workloadName".into(), Value::String(name));

@@ -1,9 +1,11 @@
 //! Inbound caller authentication for warrant.
 //!
-//! Workload access tokens are signed and verified in [`wat`].
+//! Workload access tokens are signed and verified in [`wat`]. End users' JWTs from their
+//! own identity providers are validated in [`jwt`], which fetches discovery documents and
+//! JWKS through `warrant-oauth`'s SSRF-guarded client (the only I/O of this crate).
 //!
 //! Callers are authenticated by AWS Signature Version 4 verification ([`sigv4`]) for requests
-//! made by boto3, the AWS CLI and the AWS SDK for Rust. The crate does no
+//! made by boto3, the AWS CLI and the AWS SDK for Rust. The verifier does no
 //! storage and no I/O: the caller parses the `Authorization` header, runs the
 //! cheap structural checks, looks up the secret for the access key id itself,
 //! derives (or fetches a cached) signing key, and asks for the signature to be
@@ -24,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod jwt;
 pub mod sigv4;
 pub mod wat;
 

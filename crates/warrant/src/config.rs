@@ -122,6 +122,22 @@ pub struct ServeArgs {
     /// Seconds a provider's discovery document is cached. [default: 3600]
     #[arg(long, env = "WARRANT_DISCOVERY_TTL")]
     pub discovery_ttl: Option<u64>,
+    /// Clock skew allowed on end users' JWTs (exp, nbf, iat), in seconds (0 to 300).
+    /// [default: 60]
+    #[arg(long, env = "WARRANT_JWT_CLOCK_SKEW")]
+    pub jwt_clock_skew: Option<u64>,
+    /// Seconds an issuer's JWKS is used before it is fetched again (1 to 86400).
+    /// [default: 600]
+    #[arg(long, env = "WARRANT_JWKS_TTL")]
+    pub jwks_ttl: Option<u64>,
+    /// Least seconds between two fetches of one JWKS caused by an unknown key id or a
+    /// failed refresh (0 to 3600). [default: 30]
+    #[arg(long, env = "WARRANT_JWKS_REFETCH_INTERVAL")]
+    pub jwks_refetch_interval: Option<u64>,
+    /// Seconds past its TTL an issuer's last good JWKS keeps validating while it cannot
+    /// be fetched; then JWT requests fail closed (0 to 604800). [default: 86400]
+    #[arg(long, env = "WARRANT_JWKS_MAX_STALE")]
+    pub jwks_max_stale: Option<u64>,
     /// Serve Prometheus metrics at /metrics (true/false). [default: true]
     #[arg(long, env = "WARRANT_METRICS")]
     pub metrics: Option<bool>,
@@ -156,6 +172,10 @@ struct FileConfig {
     wat_ttl: Option<u64>,
     signing_key_rotation: Option<u64>,
     discovery_ttl: Option<u64>,
+    jwt_clock_skew: Option<u64>,
+    jwks_ttl: Option<u64>,
+    jwks_refetch_interval: Option<u64>,
+    jwks_max_stale: Option<u64>,
     metrics: Option<bool>,
 }
 
@@ -180,6 +200,7 @@ pub struct Config {
     pub wat_ttl: u64,
     pub signing_key_rotation: u64,
     pub discovery_ttl: u64,
+    pub user_tokens: warrant_core::service::UserTokenSettings,
     pub metrics: bool,
 }
 
@@ -356,6 +377,47 @@ impl Config {
             return Err(bad("--signing-key-rotation", "must be at least 60 seconds"));
         }
         let discovery_ttl = serve.discovery_ttl.or(file.discovery_ttl).unwrap_or(3_600);
+        let secs_in = |flag: &str, v: Option<u64>, default: u64, min: u64, max: u64| {
+            let v = v.unwrap_or(default);
+            if (min..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(bad(
+                    flag,
+                    format!("{v} is not between {min} and {max} seconds"),
+                ))
+            }
+        };
+        let user_tokens = warrant_core::service::UserTokenSettings {
+            clock_skew_secs: secs_in(
+                "--jwt-clock-skew",
+                serve.jwt_clock_skew.or(file.jwt_clock_skew),
+                60,
+                0,
+                300,
+            )? as i64,
+            jwks_ttl: Duration::from_secs(secs_in(
+                "--jwks-ttl",
+                serve.jwks_ttl.or(file.jwks_ttl),
+                600,
+                1,
+                86_400,
+            )?),
+            refetch_interval: Duration::from_secs(secs_in(
+                "--jwks-refetch-interval",
+                serve.jwks_refetch_interval.or(file.jwks_refetch_interval),
+                30,
+                0,
+                3_600,
+            )?),
+            max_stale: Duration::from_secs(secs_in(
+                "--jwks-max-stale",
+                serve.jwks_max_stale.or(file.jwks_max_stale),
+                86_400,
+                0,
+                604_800,
+            )?),
+        };
         if api.max_concurrent_requests == 0 {
             return Err(bad("--max-concurrent-requests", "must be at least 1"));
         }
@@ -409,6 +471,7 @@ impl Config {
             wat_ttl,
             signing_key_rotation: rotation,
             discovery_ttl,
+            user_tokens,
             metrics,
             cache_refresh: Duration::from_millis(
                 serve

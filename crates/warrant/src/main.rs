@@ -64,6 +64,71 @@ enum WorkloadsCommand {
         /// The workload identity's name.
         name: String,
     },
+    /// Trust exactly this JWT authorizer for GetWorkloadAccessTokenForJWT (replaces
+    /// the workload's authorizers).
+    SetAuthorizer(AuthorizerArgs),
+    /// Trust this JWT authorizer as well (at most 10 per workload).
+    AddAuthorizer(AuthorizerArgs),
+    /// Print the workload's JWT authorizers as JSON (null: none set).
+    GetAuthorizers {
+        /// The workload identity's name.
+        name: String,
+    },
+    /// Remove every JWT authorizer: no JWT user is accepted.
+    ClearAuthorizers {
+        /// The workload identity's name.
+        name: String,
+    },
+}
+
+/// One JWT authorizer, in the words of AWS's `customJWTAuthorizer`.
+#[derive(clap::Args)]
+struct AuthorizerArgs {
+    /// The workload identity's name.
+    name: String,
+    /// The issuer's discovery URL ({issuer}/.well-known/openid-configuration).
+    #[arg(long)]
+    discovery_url: String,
+    /// An accepted audience (`aud`); repeat for several.
+    #[arg(long = "audience")]
+    audiences: Vec<String>,
+    /// An accepted client (`client_id`, or `azp`); repeat for several.
+    #[arg(long = "client")]
+    clients: Vec<String>,
+    /// A scope every token must carry; repeat for several.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// A custom claim rule as JSON (one `customClaims` item); repeat for several.
+    #[arg(long = "claim")]
+    claims: Vec<String>,
+}
+
+impl AuthorizerArgs {
+    /// The `customJWTAuthorizer` item; empty lists are left out.
+    fn item(&self) -> anyhow::Result<serde_json::Value> {
+        let mut c = serde_json::json!({ "discoveryUrl": self.discovery_url });
+        for (member, list) in [
+            ("allowedAudience", &self.audiences),
+            ("allowedClients", &self.clients),
+            ("allowedScopes", &self.scopes),
+        ] {
+            if !list.is_empty() {
+                c[member] = serde_json::json!(list);
+            }
+        }
+        if !self.claims.is_empty() {
+            let claims = self
+                .claims
+                .iter()
+                .map(|c| {
+                    serde_json::from_str::<serde_json::Value>(c)
+                        .map_err(|e| anyhow::anyhow!("--claim {c:?} is not JSON: {e}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            c["customClaims"] = serde_json::json!(claims);
+        }
+        Ok(serde_json::json!({ "customJWTAuthorizer": c }))
+    }
 }
 
 #[derive(Subcommand)]
@@ -163,6 +228,7 @@ async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<S
     settings.wat_ttl_secs = cfg.wat_ttl as i64;
     settings.signing_key_rotation_secs = cfg.signing_key_rotation as i64;
     settings.discovery_ttl_secs = cfg.discovery_ttl;
+    settings.user_tokens = cfg.user_tokens.clone();
     let service = Arc::new(Service::new(
         backend,
         Keyring::new(key),
@@ -438,6 +504,37 @@ async fn workloads(cfg: &Config, cmd: WorkloadsCommand) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?,
     };
     let (op, input) = match cmd {
+        WorkloadsCommand::SetAuthorizer(a) => (
+            Operation::PutWorkloadAuthorizers,
+            serde_json::json!({"workloadName": a.name, "authorizers": [a.item()?]}),
+        ),
+        WorkloadsCommand::AddAuthorizer(a) => {
+            let current = service
+                .call(
+                    &admin,
+                    Operation::GetWorkloadAuthorizers,
+                    &serde_json::json!({"workloadName": a.name}),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut list = current["authorizers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            list.push(a.item()?);
+            (
+                Operation::PutWorkloadAuthorizers,
+                serde_json::json!({"workloadName": a.name, "authorizers": list}),
+            )
+        }
+        WorkloadsCommand::GetAuthorizers { name } => (
+            Operation::GetWorkloadAuthorizers,
+            serde_json::json!({"workloadName": name}),
+        ),
+        WorkloadsCommand::ClearAuthorizers { name } => (
+            Operation::DeleteWorkloadAuthorizers,
+            serde_json::json!({"workloadName": name}),
+        ),
         WorkloadsCommand::SetProviders { name, providers } => (
             Operation::PutWorkloadAllowedProviders,
             serde_json::json!({"workloadName": name, "allowedProviders": providers}),

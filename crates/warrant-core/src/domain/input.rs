@@ -331,6 +331,19 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// Refuse members other than `known`: for warrant's own structures, where a misspelt
+    /// member would silently drop a check.
+    pub fn refuse_unknown(&self, known: &[&str]) -> Result<()> {
+        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(Error::Validation(format!(
+                "1 validation error detected: Value at '{}' is not a member of this structure (expected one of: {})",
+                self.path(&k.chars().take(64).collect::<String>()),
+                known.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The raw JSON of a member, for structures stored as given.
     pub fn raw(&self, name: &str) -> Option<&'a Value> {
         self.get(name)

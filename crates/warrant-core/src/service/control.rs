@@ -71,6 +71,9 @@ operations!(
         PutWorkloadAllowedProviders,
         GetWorkloadAllowedProviders,
         DeleteWorkloadAllowedProviders,
+        PutWorkloadAuthorizers,
+        GetWorkloadAuthorizers,
+        DeleteWorkloadAuthorizers,
     ]
 );
 
@@ -159,6 +162,10 @@ pub(super) struct WorkloadBody {
     /// `None` means any the caller's policy allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_providers: Option<Vec<String>>,
+    /// warrant's own: the JWT authorizers whose users may get this workload's tokens
+    /// (`GetWorkloadAccessTokenForJWT`); `None`: no JWT user is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizers: Option<Vec<warrant_inbound::jwt::policy::AuthorizerConfiguration>>,
 }
 
 /// Stored body of an OAuth2 credential provider.
@@ -196,17 +203,20 @@ impl Service {
         let i = Input::root(input)?;
         use Operation::*;
         match op {
-            GetWorkloadAccessToken | GetWorkloadAccessTokenForUserId => {
+            GetWorkloadAccessToken | GetWorkloadAccessTokenForUserId | GetWorkloadAccessTokenForJWT => {
                 self.get_workload_access_token(caller, op, &i).await
             }
             GetResourceApiKey => self.get_resource_api_key(caller, &i).await,
             GetResourceOauth2Token => self.get_resource_oauth2_token(caller, &i).await,
-            GetWorkloadAccessTokenForJWT | CompleteResourceTokenAuth => Err(Error::validation(format!(
-                "{} is not supported by this version of warrant yet: it needs inbound JWT authorizers",
+            CompleteResourceTokenAuth => Err(Error::validation(format!(
+                "{} is not supported by this version of warrant yet: it arrives with user federation",
                 op.name()
             ))),
             PutWorkloadAllowedProviders | GetWorkloadAllowedProviders | DeleteWorkloadAllowedProviders => {
                 self.workload_allowed_providers(caller, op, &i).await
+            }
+            PutWorkloadAuthorizers | GetWorkloadAuthorizers | DeleteWorkloadAuthorizers => {
+                self.workload_authorizers(caller, op, &i).await
             }
             CreateWorkloadIdentity => self.create_workload(caller, &i).await,
             GetWorkloadIdentity => self.get_workload(caller, &i).await,
@@ -458,6 +468,7 @@ impl Service {
             to_body(&WorkloadBody {
                 allowed_resource_oauth2_return_urls: urls,
                 allowed_providers: None,
+                authorizers: None,
             }),
         );
         self.store

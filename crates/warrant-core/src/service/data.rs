@@ -8,6 +8,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use warrant_crypto::{Aad, ExposeSecret, SecretString};
+use warrant_inbound::jwt::policy::VerifiedUser;
+use warrant_inbound::jwt::validator::Failure;
 use warrant_inbound::wat::{self, UserKey, WatClaims, WatError};
 use warrant_oauth::{AuthMethod, ClientCredentials, OutboundError};
 use warrant_store::{Kind, ResourceRecord, VaultEntry};
@@ -22,6 +24,9 @@ use crate::error::{Error, Result};
 
 const TOKEN: StrRule = StrRule::len(1, wat::MAX_LEN);
 const USER_ID: StrRule = StrRule::len(1, 128);
+/// The model's limit; the JWT parser has its own, smaller one (`warrant_inbound::jwt::MAX_LEN`) and says
+/// why a token is refused, so the model's loose pattern is not applied here.
+const USER_TOKEN: StrRule = StrRule::len(1, 131_072);
 const SCOPE: StrRule = StrRule::len(1, 128);
 const RESOURCE: StrRule = StrRule::len(1, 2048);
 const PARAM_KEY: StrRule = StrRule::pattern(1, 256, r"[a-zA-Z0-9\-_\.]+");
@@ -126,14 +131,30 @@ impl Service {
         i: &Input<'_>,
     ) -> Result<Value> {
         let name = i.req_str("workloadName", &WORKLOAD_NAME)?;
-        let user = if op == Operation::GetWorkloadAccessTokenForUserId {
-            Some(UserKey::UserId {
-                user_id: i.req_str("userId", &USER_ID)?.to_string(),
-            })
+        let user_id = if op == Operation::GetWorkloadAccessTokenForUserId {
+            Some(i.req_str("userId", &USER_ID)?)
+        } else {
+            None
+        };
+        let user_token = if op == Operation::GetWorkloadAccessTokenForJWT {
+            Some(i.req_str("userToken", &USER_TOKEN)?)
         } else {
             None
         };
         let rec = self.authorized_workload(caller, op, name).await?;
+        let user = match (user_id, user_token) {
+            (Some(user_id), _) => Some(UserKey::UserId {
+                user_id: user_id.to_string(),
+            }),
+            (_, Some(token)) => {
+                let u = self.validate_user_token(&rec, token).await?;
+                Some(UserKey::Jwt {
+                    iss: u.iss,
+                    sub: u.sub,
+                })
+            }
+            _ => None,
+        };
         let keys = self.key_set().await?;
         let now = self.now() / 1000;
         let claims = WatClaims {
@@ -154,6 +175,40 @@ impl Service {
         let token = keys.signer.sign(&claims);
         metrics::counter!("warrant_workload_access_tokens_issued_total").increment(1);
         Ok(json!({ "workloadAccessToken": token }))
+    }
+
+    /// Validate an end user's JWT with the authorizers `workload` trusts: the one piece
+    /// both `GetWorkloadAccessTokenForJWT` and `CompleteResourceTokenAuth` use.
+    pub(super) async fn validate_user_token(
+        &self,
+        workload: &ResourceRecord,
+        token: &str,
+    ) -> Result<VerifiedUser> {
+        let b: WorkloadBody = body(workload)?;
+        let authorizers = b.authorizers.unwrap_or_default();
+        if authorizers.is_empty() {
+            return Err(Error::validation(format!(
+                "Workload identity {} trusts no JWT authorizer: set one with PUT /warrant/v1/workload-identities/{}/authorizers or `warrant workloads set-authorizer`",
+                workload.name, workload.name
+            )));
+        }
+        let who = format!("workload identity {}", workload.name);
+        let got = self
+            .user_tokens
+            .validate(token, &authorizers, self.now() / 1000, &who)
+            .await;
+        let outcome = match &got {
+            Ok(_) => "accepted",
+            Err(Failure::Refused(_)) => "refused",
+            Err(Failure::Unavailable(_)) => "unavailable",
+        };
+        metrics::counter!("warrant_user_tokens_total", "outcome" => outcome).increment(1);
+        got.map_err(|e| match e {
+            Failure::Refused(r) => Error::Unauthorized(format!("The user token was refused: {r}")),
+            Failure::Unavailable(m) => {
+                Error::Upstream(format!("The user token could not be validated: {m}"))
+            }
+        })
     }
 
     /// Verify a WAT fully for `caller`: signature, issuer, audience, expiry, account,

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 
 pub use access_keys::{AccessKeyInfo, AuthEntry, NewAccessKey};
 pub use control::Operation;
+pub use warrant_inbound::jwt::validator::ValidatorSettings as UserTokenSettings;
 
 /// The source of time, injectable so expiry and skew are testable without sleeping.
 pub trait Clock: Send + Sync + 'static {
@@ -52,6 +53,8 @@ pub struct Settings {
     pub signing_key_rotation_secs: i64,
     /// How long a fetched discovery document is used before it is fetched again.
     pub discovery_ttl_secs: u64,
+    /// End users' JWTs: clock skew and JWKS caching.
+    pub user_tokens: UserTokenSettings,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
             wat_ttl_secs: 900,
             signing_key_rotation_secs: 86_400,
             discovery_ttl_secs: 3_600,
+            user_tokens: Default::default(),
         }
     }
 }
@@ -110,7 +114,9 @@ pub struct Service {
     data: data::DataState,
     /// Every outbound call goes through this guarded client.
     http: warrant_oauth::HttpClient,
-    discovery: warrant_oauth::Discovery,
+    discovery: Arc<warrant_oauth::Discovery>,
+    /// End users' JWTs, validated against workloads' authorizers.
+    user_tokens: warrant_inbound::jwt::validator::Validator,
 }
 
 const CANARY: &[u8] = b"warrant master key canary v1";
@@ -124,11 +130,16 @@ impl Service {
         http: warrant_oauth::HttpClient,
     ) -> Self {
         let ttl = std::time::Duration::from_secs(settings.discovery_ttl_secs);
-        let discovery = warrant_oauth::Discovery::new(
+        let discovery = Arc::new(warrant_oauth::Discovery::new(
             http.clone(),
             ttl,
             // A failed refresh keeps serving the last good document this long.
             ttl.max(std::time::Duration::from_secs(86_400)),
+        ));
+        let user_tokens = warrant_inbound::jwt::validator::Validator::new(
+            http.clone(),
+            discovery.clone(),
+            settings.user_tokens.clone(),
         );
         Self {
             store,
@@ -140,6 +151,7 @@ impl Service {
             data: data::DataState::default(),
             http,
             discovery,
+            user_tokens,
         }
     }
 
