@@ -186,3 +186,127 @@ pub fn verify_signature(t: &Parsed<'_>, key: &VerifyKey) -> Result<(), Refusal> 
         _ => refuse("its signature does not verify with the issuer's key"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::parse;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ring::rand::SystemRandom;
+    use ring::signature::{self as rs, KeyPair};
+    use serde_json::json;
+
+    fn b64(b: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(b)
+    }
+
+    struct Es256 {
+        pair: rs::EcdsaKeyPair,
+    }
+
+    impl Es256 {
+        fn new() -> Self {
+            let rng = SystemRandom::new();
+            let alg = &rs::ECDSA_P256_SHA256_FIXED_SIGNING;
+            let pkcs8 = rs::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+            Self {
+                pair: rs::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap(),
+            }
+        }
+        fn jwk(&self, kid: &str) -> Value {
+            let p = self.pair.public_key().as_ref();
+            json!({"kty": "EC", "crv": "P-256", "kid": kid, "x": b64(&p[1..33]), "y": b64(&p[33..65])})
+        }
+        fn sign(&self, header: Value, claims: Value) -> String {
+            let si = format!(
+                "{}.{}",
+                b64(header.to_string().as_bytes()),
+                b64(claims.to_string().as_bytes())
+            );
+            let sig = self.pair.sign(&SystemRandom::new(), si.as_bytes()).unwrap();
+            format!("{si}.{}", b64(sig.as_ref()))
+        }
+    }
+
+    fn set(keys: Vec<Value>) -> KeySet {
+        KeySet::parse(json!({ "keys": keys }).to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn es256_verifies_with_its_key_only() {
+        let (a, b) = (Es256::new(), Es256::new());
+        let keys = set(vec![a.jwk("a"), b.jwk("b")]);
+        let t = a.sign(json!({"alg": "ES256", "kid": "a"}), json!({"sub": "u"}));
+        let p = parse(&t).unwrap();
+        verify_signature(&p, keys.find(&p).unwrap().unwrap()).unwrap();
+        // The same token claiming b's kid: the signature does not verify.
+        let t = a.sign(json!({"alg": "ES256", "kid": "b"}), json!({"sub": "u"}));
+        let p = parse(&t).unwrap();
+        let w = verify_signature(&p, keys.find(&p).unwrap().unwrap()).unwrap_err();
+        assert!(w.0.contains("signature"));
+        // An unknown kid is for the caller to refetch.
+        let t = a.sign(json!({"alg": "ES256", "kid": "c"}), json!({}));
+        assert!(keys.find(&parse(&t).unwrap()).unwrap().is_none());
+        // A tampered payload fails.
+        let good = a.sign(json!({"alg": "ES256", "kid": "a"}), json!({"sub": "u"}));
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged = format!("{}.{}.{}", parts[0], b64(br#"{"sub":"admin"}"#), parts[2]);
+        let p = parse(&forged).unwrap();
+        assert!(verify_signature(&p, keys.find(&p).unwrap().unwrap()).is_err());
+    }
+
+    #[test]
+    fn algorithms_are_bound_to_key_types() {
+        let a = Es256::new();
+        let keys = set(vec![a.jwk("a")]);
+        for alg in ["RS256", "PS256", "ES384", "EdDSA"] {
+            let t = a.sign(json!({"alg": alg, "kid": "a"}), json!({}));
+            let w = keys.find(&parse(&t).unwrap()).unwrap_err();
+            assert!(w.0.contains("does not match"), "{alg}: {w}");
+        }
+        // A JWK that names its alg allows only that one.
+        let mut jwk = a.jwk("a");
+        jwk["alg"] = json!("ES256");
+        let keys = set(vec![jwk]);
+        let t = a.sign(json!({"alg": "ES256", "kid": "a"}), json!({}));
+        assert!(keys.find(&parse(&t).unwrap()).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_token_without_kid_needs_a_single_fitting_key() {
+        let (a, b) = (Es256::new(), Es256::new());
+        let t = a.sign(json!({"alg": "ES256"}), json!({}));
+        let p = parse(&t).unwrap();
+        let one = set(vec![a.jwk("a")]);
+        verify_signature(&p, one.find(&p).unwrap().unwrap()).unwrap();
+        let two = set(vec![a.jwk("a"), b.jwk("b")]);
+        assert!(two.find(&p).unwrap_err().0.contains("several keys"));
+    }
+
+    #[test]
+    fn eddsa_and_unusable_keys() {
+        let rng = SystemRandom::new();
+        let pkcs8 = rs::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let pair = rs::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "kid": "e", "x": b64(pair.public_key().as_ref())});
+        let si = format!(
+            "{}.{}",
+            b64(br#"{"alg":"EdDSA","kid":"e"}"#),
+            b64(br#"{"sub":"u"}"#)
+        );
+        let t = format!("{si}.{}", b64(pair.sign(si.as_bytes()).as_ref()));
+        let keys = set(vec![
+            jwk,
+            json!({"kty": "oct", "k": "c2VjcmV0", "kid": "h"}),
+            json!({"kty": "RSA", "use": "enc", "n": "AQAB", "e": "AQAB", "kid": "x"}),
+            json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA", "kid": "p"}),
+        ]);
+        assert_eq!(keys.keys.len(), 1, "only the Ed25519 key is usable");
+        let p = parse(&t).unwrap();
+        verify_signature(&p, keys.find(&p).unwrap().unwrap()).unwrap();
+        assert!(KeySet::parse(br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).is_err());
+        assert!(KeySet::parse(b"[]").is_err());
+        assert!(KeySet::parse(b"not json").is_err());
+    }
+}
