@@ -2,9 +2,10 @@
 #
 # The sourcing script sets BENCH_TAG (the log prefix) before sourcing, and then calls, in
 # this order: bench_tools (python with botocore, wrk, taskset), bench_oha (only bench/run),
-# bench_build, bench_workdir PREFIX. Afterwards: free_port, start_server, stop_server,
-# rss_kib, cpu_snap, wrk_run, oha_rate, wrk_total_rps. Everything started through
-# start_server or track_pid is stopped on exit.
+# bench_testkit (when node's oidc-provider is needed), bench_build, bench_workdir PREFIX.
+# Afterwards: free_port, start_server, stop_server, start_jwt_issuer, rss_kib, cpu_snap,
+# wrk_run, oha_rate, wrk_total_rps. Everything started through start_server or track_pid
+# is stopped on exit.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
@@ -52,6 +53,49 @@ bench_oha() {
             cargo install oha --version "$OHA_VERSION" --locked --root "$BENCH/.tools" -j "$JOBS" >&2
         fi
     fi
+}
+
+# The test kit (testkit/oidc-provider.mjs): node, and its packages (npm ci) when missing.
+bench_testkit() {
+    command -v node >/dev/null || die "node is required for the test kit's oidc-provider ($1)"
+    if [ ! -d "$ROOT/testkit/node_modules" ]; then
+        say "installing the testkit (npm ci --prefix testkit)"
+        npm ci --prefix "$ROOT/testkit" >&2
+    fi
+}
+
+# jwt_issuer_kind: which issuer start_jwt_issuer starts: BENCH_JWT_ISSUER (testkit or
+# python), by default the test kit when its oidc-provider.mjs has the --keys option (and
+# node is there), else bench/jwt_issuer.py. Sets JWT_ISSUER_KIND.
+jwt_issuer_kind() {
+    JWT_ISSUER_KIND=${BENCH_JWT_ISSUER:-}
+    if [ -z "$JWT_ISSUER_KIND" ]; then
+        if command -v node >/dev/null && grep -q -e "'--keys'" -e '"--keys"' "$ROOT/testkit/oidc-provider.mjs"; then
+            JWT_ISSUER_KIND=testkit
+        else
+            JWT_ISSUER_KIND=python
+        fi
+    fi
+    case $JWT_ISSUER_KIND in
+        testkit | python) ;;
+        *) die "BENCH_JWT_ISSUER must be testkit or python, not $JWT_ISSUER_KIND" ;;
+    esac
+}
+
+# start_jwt_issuer: the end users' OIDC issuer of the jwt-* workloads, on loopback, pinned
+# like every server: an RSA-2048 and a P-256 key generated into WORK (bench/jwt_issuer.py
+# keys), then (JWT_ISSUER_KIND, from jwt_issuer_kind) the test kit's oidc-provider with
+# --keys WORK/jwt-keys.json, or bench/jwt_issuer.py serve WORK/jwt-jwks.json. Its ready
+# line ({"issuer":...}) is in WORK/jwtiss.out; sets JWT_ISSUER_PID.
+start_jwt_issuer() {
+    "$PY" "$BENCH/jwt_issuer.py" keys "$WORK"
+    if [ "$JWT_ISSUER_KIND" = testkit ]; then
+        start_server jwtiss '"issuer"' node "$ROOT/testkit/oidc-provider.mjs" --keys "$WORK/jwt-keys.json"
+    else
+        start_server jwtiss '"issuer"' "$PY" "$BENCH/jwt_issuer.py" serve "$WORK/jwt-jwks.json"
+    fi
+    JWT_ISSUER_PID=$SERVER_PID
+    echo "$JWT_ISSUER_KIND" >"$WORK/jwt-issuer-kind.txt"
 }
 
 # warrant and the baseline in release (skipped with BENCH_SKIP_BUILD=1).

@@ -45,7 +45,7 @@ def _hmac(key: bytes, msg: str) -> bytes:
 
 
 class Signer:
-    """SigV4 for POST requests to 127.0.0.1:PORT with a JSON body, signing host,
+    """SigV4 for POST (and PUT) requests to 127.0.0.1:PORT with a JSON body, signing host,
     content-type and x-amz-date (what botocore signs for these requests)."""
 
     def __init__(self, port: int, key_id: str, secret: str):
@@ -67,14 +67,16 @@ class Signer:
             self._keys[day] = k
         return k
 
-    def sign(self, path: str, body: str, amz_date: str | None = None) -> dict[str, str]:
-        """The headers of the signed request: host, content-type, x-amz-date, authorization."""
+    def sign(self, path: str, body: str, amz_date: str | None = None,
+             method: str = "POST") -> dict[str, str]:
+        """The headers of the signed request: host, content-type, x-amz-date, authorization.
+        (PATH is signed as given: it must need no URI-encoding.)"""
         date = amz_date or self.amz_date()
         day = date[:8]
         scope = f"{day}/{REGION}/{SERVICE}/aws4_request"
         signed_headers = "content-type;host;x-amz-date"
         canonical = "\n".join([
-            "POST", path, "",
+            method, path, "",
             f"content-type:{CONTENT_TYPE}", f"host:{self.host}", f"x-amz-date:{date}", "",
             signed_headers, hashlib.sha256(body.encode()).hexdigest(),
         ])
@@ -91,26 +93,28 @@ class Signer:
         }
 
     def _check_against_botocore(self) -> None:
-        path, body = "/identities/GetWorkloadIdentity", '{"name":"signer-self-check"}'
-        req = AWSRequest(method="POST", url=f"http://{self.host}{path}", data=body.encode(),
-                         headers={"Content-Type": CONTENT_TYPE})
-        SigV4Auth(Credentials(self.key_id, self.secret), SERVICE, REGION).add_auth(req)
-        ref = {k.lower(): v for k, v in req.headers.items()}
-        mine = self.sign(path, body, ref["x-amz-date"])
-        if mine["authorization"] != ref.get("authorization"):
-            raise SystemExit(f"sigv4.py: the signer disagrees with botocore:\n  {mine['authorization']}\n"
-                             f"  {ref.get('authorization')}")
+        for method, path, body in (
+                ("POST", "/identities/GetWorkloadIdentity", '{"name":"signer-self-check"}'),
+                ("PUT", "/warrant/v1/workload-identities/signer-self-check/authorizers", '{"a":[]}')):
+            req = AWSRequest(method=method, url=f"http://{self.host}{path}", data=body.encode(),
+                             headers={"Content-Type": CONTENT_TYPE})
+            SigV4Auth(Credentials(self.key_id, self.secret), SERVICE, REGION).add_auth(req)
+            ref = {k.lower(): v for k, v in req.headers.items()}
+            mine = self.sign(path, body, ref["x-amz-date"], method)
+            if mine["authorization"] != ref.get("authorization"):
+                raise SystemExit(f"sigv4.py: the signer disagrees with botocore ({method}):\n"
+                                 f"  {mine['authorization']}\n  {ref.get('authorization')}")
 
 
 def send(port: int, path: str, headers: dict[str, str], body: str,
-         conn: http.client.HTTPConnection | None = None) -> tuple[int, str]:
+         conn: http.client.HTTPConnection | None = None, method: str = "POST") -> tuple[int, str]:
     """Send the request as signed (the signed Host header exactly, skip_host), on CONN
     when given (kept open: keep-alive), else on a connection of its own."""
     own = conn is None
     if own:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.putrequest("POST", path, skip_host=True, skip_accept_encoding=True)
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         for k, v in headers.items():
             conn.putheader(k, v)
         conn.putheader("content-length", str(len(body.encode())))

@@ -135,8 +135,9 @@ def oha_figures(work: str, name: str) -> dict:
     }
 
 
-def metric_sum(work: str, name: str) -> float | None:
-    """Sum of a Prometheus counter's series in metrics.txt (None without a scrape)."""
+def metric_sum(work: str, name: str, labels: str | None = None) -> float | None:
+    """Sum of a Prometheus counter's series in metrics.txt (None without a scrape), only
+    the series whose labels contain LABELS (e.g. 'outcome="ok"') when given."""
     try:
         with open(os.path.join(work, "metrics.txt")) as f:
             text = f.read()
@@ -147,7 +148,7 @@ def metric_sum(work: str, name: str) -> float | None:
     total = 0.0
     for line in text.splitlines():
         m = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})?\s+(\S+)$", line)
-        if m:
+        if m and (labels is None or labels in (m.group(1) or "")):
             total += float(m.group(2))
     return total
 
@@ -308,6 +309,28 @@ def main() -> int:
     issued = metric_sum(work, "warrant_workload_access_tokens_issued_total")
     print(f"metrics of the load-run process: provider token requests {fmt(provider_calls, 0)}, "
           f"credentials released {fmt(released, 0)}, WATs issued {fmt(issued, 0)}")
+    jwt_names = [n for n in names if by[n].get("jwt")]
+    if jwt_names:
+        accepted = metric_sum(work, "warrant_user_tokens_total", 'outcome="accepted"')
+        refused = metric_sum(work, "warrant_user_tokens_total", 'outcome="refused"')
+        unavailable = metric_sum(work, "warrant_user_tokens_total", 'outcome="unavailable"')
+        jwks_ok = metric_sum(work, "warrant_jwks_fetches_total", 'outcome="ok"')
+        jwks_err = metric_sum(work, "warrant_jwks_fetches_total", 'outcome="error"')
+        # What wrk counted for the JWT workloads in the load-run process: warm-up and slices
+        # (wrk does not count the requests in flight when it stops: the server may have
+        # answered up to CONNS more per run).
+        jwt_runs = [load(work, f"{n}-warmup.json") for n in jwt_names] + [
+            f for n in jwt_names for f in res[n]["max"]]
+        jwt_responses = sum(f["requests"] for f in jwt_runs)
+        try:
+            with open(os.path.join(work, "jwt-issuer-kind.txt")) as f:
+                issuer_kind = f.read().strip()
+        except OSError:
+            issuer_kind = "?"
+        print(f"jwt workloads (issuer: {issuer_kind}): user tokens accepted {fmt(accepted, 0)}, refused "
+              f"{fmt(refused, 0)}, unavailable keys {fmt(unavailable, 0)} for {jwt_responses} responses "
+              f"counted by wrk (warm-up included); "
+              f"JWKS fetches ok {fmt(jwks_ok, 0)}, failed {fmt(jwks_err, 0)}")
 
     checks = []
     for n in names:
@@ -333,6 +356,15 @@ def main() -> int:
                            v["ratio"] >= want,
                            f"{v['ratio']:.2f}x ({res[n]['rps']:.0f} / {res[o]['rps']:.0f} req/s; pairs "
                            f"{v['pairs']['min']:.2f}..{v['pairs']['max']:.2f}x)"))
+    if jwt_names:
+        slack = int(conns) * len(jwt_runs)
+        checks.append(("jwt: every response a validated user token (accepted user tokens >= JWT responses, "
+                       "none refused or unavailable; no JWKS fetch failed)",
+                       accepted is not None and jwt_responses <= accepted <= jwt_responses + slack
+                       and not refused and not unavailable and not jwks_err,
+                       f"accepted {fmt(accepted, 0)} for {jwt_responses} responses (up to {slack} more in flight), "
+                       f"refused {fmt(refused, 0)}, unavailable {fmt(unavailable, 0)}; JWKS fetches ok "
+                       f"{fmt(jwks_ok, 0)}, failed {fmt(jwks_err, 0)}"))
     if "m2m" in res:
         checks.append(("m2m: every M2M request a cache hit (no provider call by the load-run process)",
                        provider_calls == 0 and bool(released), f"provider token requests: {fmt(provider_calls, 0)}; credentials released: {fmt(released, 0)}"))
@@ -368,7 +400,11 @@ def main() -> int:
                 "startup": start, "quiet_cpu_busy": quiet, "others_cpu_share": others,
                 "loadavg_before": lb, "loadavg_after": la,
                 "metrics": {"provider_token_requests": provider_calls, "credentials_released": released,
-                            "wats_issued": issued},
+                            "wats_issued": issued,
+                            **({"user_tokens_accepted": accepted, "user_tokens_refused": refused,
+                                "user_tokens_unavailable": unavailable,
+                                "jwks_fetches_ok": jwks_ok, "jwks_fetches_failed": jwks_err,
+                                "jwt_responses_counted": jwt_responses} if jwt_names else {})},
                 "rss_mib": {"warrant_idle": w_rss_idle, "warrant_after_load": w_rss_after,
                             "baseline_idle": hello_rss},
                 "checks": [{"name": n, "pass": ok, "detail": d} for n, ok, d in checks],

@@ -1,10 +1,15 @@
 """The workloads of bench/run: what each one sends, its targets, and their set-up.
 
-  workloads.py prepare WORK PORT KEY_ID SECRET "NAME ..." POOLS POOL_SIZE [OIDC_READY_FILE]
+  workloads.py prepare WORK PORT KEY_ID SECRET "NAME ..." POOLS POOL_SIZE [OIDC_READY_FILE [JWT_ISSUER_READY_FILE]]
       Against a running warrant (started with --outbound-allow 127.0.0.1 and a long
       --wat-ttl): creates what the selected workloads need (workload identity
       bench-agent, API-key provider bench-apikey, CustomOauth2 provider bench-oidc whose
-      discoveryUrl is the testkit's issuer + /.well-known/openid-configuration), issues
+      discoveryUrl is the testkit's issuer + /.well-known/openid-configuration; for
+      jwt-rs256 / jwt-es256 bench-agent's JWT authorizer, through the native API
+      PUT /warrant/v1/workload-identities/bench-agent/authorizers, whose discoveryUrl is
+      the issuer of JWT_ISSUER_READY_FILE's ready line + /.well-known/openid-configuration
+      and allowedAudience [bench-api], and one user token per algorithm, signed with the
+      keys of `jwt_issuer.py keys WORK`, valid for a day), issues
       the workload access token (WAT) the repeated-WAT workloads reuse, fills the M2M
       token cache with one call, and for apikey-fresh issues POOLS x POOL_SIZE further
       WATs through the API and signs one GetResourceApiKey request per WAT (pool files
@@ -22,6 +27,12 @@
       and is compared with it side by side).
 
 Every request of a workload except oidc is SigV4-signed (bench/sigv4.py) and replayed.
+The JWT workloads replay one user token each: warrant keeps no memo of validated user
+tokens, so every request is a full validation (parse, signature with the cached JWKS key,
+claims); summary.py checks warrant's warrant_user_tokens_total against the responses.
+
+  workloads.py needs-rate "NAME ..."
+      Exit 0 when one of the selected workloads gets a constant-rate run (oha needed).
 """
 
 from __future__ import annotations
@@ -33,12 +44,20 @@ import os
 import socket
 import sys
 
+from jwt_issuer import sign_token
 from sigv4 import Signer, lua_str, oha_headers, send, wrk_script, WRK_DONE
 
 WORKLOAD = "bench-agent"
 APIKEY_PROVIDER = "bench-apikey"
 OAUTH2_PROVIDER = "bench-oidc"
 USER_ID = "bench-user"
+# The JWT workloads' user tokens: sub, aud (= the authorizer's allowedAudience), client_id
+# and scope (not checked: the authorizer sets only allowedAudience), lifetime.
+JWT_SUB = "bench-jwt-user"
+JWT_AUD = "bench-api"
+JWT_CLIENT = "bench-client"
+JWT_SCOPE = "openid read"
+JWT_TTL = 86400
 
 # Run order; each one's targets (the issue's): min_ratio = its max req/s over the
 # baseline's (interleaved), max_p99_ms = p99 at a constant 50% of its own max rate,
@@ -77,10 +96,22 @@ WORKLOADS: dict[str, dict] = {
         "unsigned": True,
         "baseline": "m2m",
     },
+    "jwt-rs256": {
+        "label": "GetWorkloadAccessTokenForJWT, RS256",
+        "path": "/identities/GetWorkloadAccessTokenForJWT",
+        "targets": {"min_ratio": 0.10},
+        "jwt": "RS256",
+    },
+    "jwt-es256": {
+        "label": "GetWorkloadAccessTokenForJWT, ES256",
+        "path": "/identities/GetWorkloadAccessTokenForJWT",
+        "targets": {"min_ratio": 0.06},
+        "jwt": "ES256",
+    },
 }
 
 
-def body_of(name: str, wat: str | None) -> str:
+def body_of(name: str, wat: str | None, user_tokens: dict[str, str] | None = None) -> dict | None:
     return {
         "identity": lambda: {"name": WORKLOAD},
         "wat-user": lambda: {"workloadName": WORKLOAD, "userId": USER_ID},
@@ -92,16 +123,18 @@ def body_of(name: str, wat: str | None) -> str:
                         "resourceCredentialProviderName": OAUTH2_PROVIDER,
                         "scopes": ["read"], "oauth2Flow": "M2M"},
         "oidc": lambda: None,
+        "jwt-rs256": lambda: {"workloadName": WORKLOAD, "userToken": user_tokens["RS256"]},
+        "jwt-es256": lambda: {"workloadName": WORKLOAD, "userToken": user_tokens["ES256"]},
     }[name]()
 
 
 def call(conn: http.client.HTTPConnection, signer: Signer, path: str, payload: dict,
-         ok: tuple[int, ...] = (200,)) -> dict:
+         ok: tuple[int, ...] = (200,), method: str = "POST") -> dict:
     """A signed control- or data-plane call on a keep-alive connection; its JSON answer."""
     body = json.dumps(payload, separators=(",", ":"))
-    status, text = send(signer.port, path, signer.sign(path, body), body, conn)
+    status, text = send(signer.port, path, signer.sign(path, body, method=method), body, conn, method)
     if status not in ok:
-        raise SystemExit(f"workloads.py: {path} answered {status}: {text[:300]}")
+        raise SystemExit(f"workloads.py: {method} {path} answered {status}: {text[:300]}")
     return json.loads(text) if text else {}
 
 
@@ -169,7 +202,7 @@ def issue_wats(port: int, signer: Signer, count: int, batch: int = 256) -> list[
 
 
 def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
-            pools: int, pool_size: int, oidc_file: str | None) -> None:
+            pools: int, pool_size: int, oidc_file: str | None, jwt_file: str | None = None) -> None:
     unknown = [n for n in selected if n not in WORKLOADS]
     if unknown:
         raise SystemExit(f"workloads.py: unknown workload(s) {unknown}; known: {list(WORKLOADS)}")
@@ -202,6 +235,21 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
                 "oauthDiscovery": {"discoveryUrl": oidc["issuer"] + "/.well-known/openid-configuration"},
                 "clientId": client["client_id"], "clientSecret": client["client_secret"],
                 "clientAuthenticationMethod": "CLIENT_SECRET_BASIC"}}}, (201,))
+    user_tokens = None
+    if any("jwt" in WORKLOADS[n] for n in order):
+        if not jwt_file or not os.path.exists(jwt_file):
+            raise SystemExit("workloads.py: the jwt workloads need the issuer's ready line (JWT_ISSUER_READY_FILE)")
+        with open(jwt_file) as f:
+            issuer = json.loads(f.readline())["issuer"]
+        authorizer = {"customJWTAuthorizer": {
+            "discoveryUrl": issuer + "/.well-known/openid-configuration",
+            "allowedAudience": [JWT_AUD]}}
+        got = call(conn, signer, f"/warrant/v1/workload-identities/{WORKLOAD}/authorizers",
+                   {"authorizers": [authorizer]}, (200,), "PUT")
+        if got.get("workloadName") != WORKLOAD or not got.get("authorizers"):
+            raise SystemExit(f"workloads.py: PUT authorizers answered {json.dumps(got)[:300]}")
+        user_tokens = {alg: sign_token(work, alg, issuer, JWT_SUB, JWT_AUD, JWT_CLIENT, JWT_SCOPE, JWT_TTL)
+                       for alg in ("RS256", "ES256")}
     for name in order:
         w = WORKLOADS[name]
         entry = {"name": name, "label": w["label"], "targets": w["targets"],
@@ -215,7 +263,9 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
                                   "authorization": f"Basic {basic}"})
         else:
             entry.update(url=f"http://127.0.0.1:{port}{w['path']}", path=w["path"],
-                         body=json.dumps(body_of(name, wat), separators=(",", ":")))
+                         body=json.dumps(body_of(name, wat, user_tokens), separators=(",", ":")))
+            if "jwt" in w:
+                entry.update(jwt=w["jwt"], issuer=issuer)
         state["workloads"].append(entry)
     # The fresh-WAT pools: every WAT issued through the API, one signed request each.
     if "apikey-fresh" in order:
@@ -248,7 +298,28 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
         status, text = send(port_of, e["path"], headers, e["body"])
         if status != 200:
             raise SystemExit(f"workloads.py: the {e['name']} sample was answered {status}: {text[:300]}")
+        if "jwt" in e:
+            check_jwt_sample(e["name"], text, e["issuer"])
         print(f"[bench] sample {e['name']}: {status} {text[:80]}...", file=sys.stderr)
+
+
+def check_jwt_sample(name: str, text: str, issuer: str) -> None:
+    """A GetWorkloadAccessTokenForJWT answer must carry a WAT; when the WAT is a JWS whose
+    claims show a user, that user must be the token's (iss, sub)."""
+    wat = json.loads(text).get("workloadAccessToken")
+    if not isinstance(wat, str) or not wat:
+        raise SystemExit(f"workloads.py: the {name} sample has no workloadAccessToken: {text[:300]}")
+    parts = wat.split(".")
+    if len(parts) == 3:
+        try:
+            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        except ValueError:
+            return
+        user = claims.get("user") if isinstance(claims, dict) else None
+        if isinstance(user, dict) and (user.get("sub"), user.get("iss")) != (JWT_SUB, issuer):
+            raise SystemExit(f"workloads.py: the {name} sample's WAT is for user {user}, not "
+                             f"iss {issuer}, sub {JWT_SUB}")
+        print(f"[bench] sample {name}: WAT user {user}", file=sys.stderr)
 
 
 def sign(work: str, port: int, key_id: str, secret: str) -> None:
@@ -274,10 +345,14 @@ def sign(work: str, port: int, key_id: str, secret: str) -> None:
 
 def main(argv: list[str]) -> int:
     cmd = argv[1] if len(argv) > 1 else ""
-    if cmd == "prepare" and len(argv) in (9, 10):
+    if cmd == "prepare" and len(argv) in (9, 10, 11):
         prepare(argv[2], int(argv[3]), argv[4], argv[5], argv[6].split(), int(argv[7]),
-                int(argv[8]), argv[9] if len(argv) == 10 else None)
+                int(argv[8]), argv[9] if len(argv) >= 10 else None,
+                argv[10] if len(argv) == 11 else None)
         return 0
+    if cmd == "needs-rate" and len(argv) == 3:
+        names = argv[2].split()
+        return 0 if any("max_p99_ms" in WORKLOADS.get(n, {}).get("targets", {}) for n in names) else 1
     if cmd == "sign" and len(argv) == 6:
         sign(argv[2], int(argv[3]), argv[4], argv[5])
         return 0
