@@ -48,34 +48,26 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
+        let t = e.aws_type();
         match e {
             Error::Validation(m) => ApiError::validation(m),
-            Error::NotFound(m) => {
-                ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", m)
-            }
-            Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "ConflictException", m),
-            Error::AccessDenied(m) => ApiError::forbidden("AccessDeniedException", m),
-            Error::Throttling(m) => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", m)
-            }
-            Error::Unauthorized(m) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "UnauthorizedException", m)
-            }
+            Error::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, t, m),
+            Error::Conflict(m) => ApiError::new(StatusCode::CONFLICT, t, m),
+            Error::AccessDenied(m) => ApiError::forbidden(t, m),
+            Error::Throttling(m) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, t, m),
+            Error::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, t, m),
             Error::Upstream(m) => {
                 // The message names the provider and the failure; it is for the client.
                 tracing::warn!(detail = %m, "credential provider failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerException",
-                    m,
-                )
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, t, m)
             }
+            Error::Unavailable(m) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, t, m),
             Error::Internal(detail) => {
                 // Logged once, here at the boundary; the client sees no internals.
                 tracing::error!(%detail, "internal error");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerException",
+                    t,
                     "The service encountered an internal error. Try again.",
                 )
             }

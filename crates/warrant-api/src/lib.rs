@@ -21,6 +21,7 @@ use axum::{BoxError, Router};
 use serde_json::{Map, Value};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
+use warrant_core::service::audit::{RefusedRequest, RequestMeta};
 use warrant_core::service::{Clock, Operation, Service};
 
 pub use error::ApiError;
@@ -186,6 +187,7 @@ pub fn router(service: Arc<Service>, settings: ApiSettings, clock: Arc<dyn Clock
             "/warrant/v1/workload-identities/{name}/authorizers",
             any(authorizers),
         )
+        .route("/warrant/v1/audit/events", any(audit_events))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/metrics", get(metrics));
     for &path in UNSUPPORTED {
@@ -211,6 +213,26 @@ async fn overloaded(_: BoxError) -> Response {
     .into_response()
 }
 
+/// The request's id, for handlers (audit events name it).
+#[derive(Clone)]
+struct RequestId(String);
+
+/// The audit trail's view of a request: its id and the TCP peer's address.
+fn request_meta(parts: &axum::http::request::Parts) -> RequestMeta {
+    RequestMeta {
+        request_id: parts
+            .extensions
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default(),
+        source: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into()),
+    }
+}
+
 /// Give every response an `x-amzn-RequestId`, and log each request once.
 async fn request_id(req: Request, next: Next) -> Response {
     // 122 random bits from the thread-local CSPRNG: no system call per request.
@@ -222,6 +244,8 @@ async fn request_id(req: Request, next: Next) -> Response {
     let uri = req.uri().clone();
     let path = uri.path();
     let started = Instant::now();
+    let mut req = req;
+    req.extensions_mut().insert(RequestId(id.clone()));
     let mut res = next.run(req).await;
     let status = res.status();
     if status.is_server_error() {
@@ -318,7 +342,28 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = read_body(body, st.settings.max_body_bytes).await?;
-    let key = auth::authenticate(st, &parts, &bytes).await?;
+    let meta = request_meta(&parts);
+    let key = match auth::authenticate(st, &parts, &bytes).await {
+        Ok(k) => k,
+        Err(e) => {
+            // Recorded under the key's account when the request named a known key.
+            let akid = warrant_inbound::sigv4::parse_authorization(&parts.headers)
+                .ok()
+                .map(|a| a.access_key_id);
+            let entry = match &akid {
+                Some(id) => st.service.caller_for_key(id).await.ok().flatten(),
+                None => None,
+            };
+            let refused = RefusedRequest {
+                operation: op.name(),
+                access_key_id: akid.as_deref(),
+                caller: entry.as_ref().map(|e| &e.caller),
+                error_type: e.error_type,
+            };
+            st.service.record_refused(&refused, &meta).await;
+            return Err(e);
+        }
+    };
     let mut input = parse_json(&bytes)?;
     if let Value::Null = input {
         input = Value::Object(Map::new());
@@ -326,7 +371,7 @@ async fn run(
     if let Value::Object(m) = &mut input {
         extra(m);
     }
-    let out = st.service.call(&key.caller, op, &input).await?;
+    let out = st.service.call_as(&key.caller, op, &input, &meta).await?;
     let status = success_status(op);
     if status == StatusCode::NO_CONTENT {
         return Ok(status.into_response());
@@ -424,6 +469,37 @@ async fn authorizers(st: State<AppState>, req: Request) -> Response {
         DeleteWorkloadAuthorizers,
     ];
     workload_setting(st, req, "/authorizers", ops).await
+}
+
+/// `GET /warrant/v1/audit/events?workload=..&userId=..&provider=..&operation=..&since=..&until=..&maxResults=..&nextToken=..`:
+/// the caller's account's audit events.
+async fn audit_events(State(st): State<AppState>, req: Request) -> Response {
+    if req.method() != Method::GET {
+        return method_not_allowed(&req);
+    }
+    let result = async {
+        let params = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
+            .map_err(|_| ApiError::validation("The query string is not valid"))?
+            .0;
+        let mut seen = std::collections::HashSet::new();
+        for (k, _) in &params {
+            if !seen.insert(k.clone()) {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value at '{}' is given more than once",
+                    k.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+        run(&st, Operation::ListAuditEvents, req, move |m| {
+            m.clear();
+            for (k, v) in params {
+                m.insert(k, Value::String(v));
+            }
+        })
+        .await
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// One of warrant's own settings of a workload, at

@@ -20,6 +20,10 @@ pub enum Error {
     /// protocol). The text names the provider and what went wrong, never a secret.
     #[error("{0}")]
     Upstream(String),
+    /// A part of warrant that must succeed for the request to (the audit trail) failed;
+    /// nothing was released or acknowledged. The text is for the client.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something failed inside warrant. The text goes to the operator's log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -30,6 +34,21 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub fn validation(msg: impl Into<String>) -> Self {
         Error::Validation(msg.into())
+    }
+
+    /// The AWS error type the API answers with.
+    pub fn aws_type(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "ValidationException",
+            Error::NotFound(_) => "ResourceNotFoundException",
+            Error::Conflict(_) => "ConflictException",
+            Error::AccessDenied(_) => "AccessDeniedException",
+            Error::Throttling(_) => "ThrottlingException",
+            Error::Unauthorized(_) => "UnauthorizedException",
+            Error::Upstream(_) | Error::Unavailable(_) | Error::Internal(_) => {
+                "InternalServerException"
+            }
+        }
     }
 }
 

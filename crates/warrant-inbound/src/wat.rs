@@ -133,6 +133,11 @@ impl WatSigner {
         self.key.verifying_key().to_bytes()
     }
 
+    /// A detached Ed25519 signature of `msg` (audit checkpoints).
+    pub fn sign_bytes(&self, msg: &[u8]) -> [u8; 64] {
+        self.key.sign(msg).to_bytes()
+    }
+
     pub fn sign(&self, claims: &WatClaims) -> String {
         let payload = serde_json::to_vec(claims).expect("claims serialise");
         let mut out = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 90);
@@ -162,6 +167,14 @@ pub fn jwk(kid: &str, public_key: &[u8; 32]) -> serde_json::Value {
 pub fn verifying_key(public_key: &[u8]) -> Option<VerifyingKey> {
     let bytes: &[u8; 32] = public_key.try_into().ok()?;
     VerifyingKey::from_bytes(bytes).ok()
+}
+
+/// Check a detached signature made by [`WatSigner::sign_bytes`].
+pub fn verify_bytes(key: &VerifyingKey, msg: &[u8], sig: &[u8]) -> bool {
+    let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
+        return false;
+    };
+    key.verify_strict(msg, &sig).is_ok()
 }
 
 /// The `kid` of a token, read without verifying anything (to pick the key).

@@ -17,8 +17,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    AccessKeyRecord, Kind, Millis, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store,
-    VaultEntry,
+    AccessKeyRecord, AuditCheckpoint, AuditQuery, AuditRow, ChainFn, Kind, Millis, NewAuditEvent,
+    ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store, VaultEntry,
 };
 
 type ResourceKey = (String, Kind, String);
@@ -268,6 +268,38 @@ impl Store for CachedStore {
 
     async fn count_vault_entries(&self, account_id: &str) -> Result<i64> {
         self.inner.count_vault_entries(account_id).await
+    }
+
+    // The audit trail is append-only and read rarely: nothing to cache.
+    async fn append_audit(
+        &self,
+        events: &[NewAuditEvent],
+        chain: ChainFn,
+    ) -> Result<Vec<AuditRow>> {
+        self.inner.append_audit(events, chain).await
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+        self.inner.list_audit(q).await
+    }
+
+    async fn audit_heads_to_checkpoint(&self) -> Result<Vec<AuditRow>> {
+        self.inner.audit_heads_to_checkpoint().await
+    }
+
+    async fn insert_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<()> {
+        self.inner.insert_audit_checkpoint(c).await
+    }
+
+    async fn list_audit_checkpoints(
+        &self,
+        account_id: Option<&str>,
+    ) -> Result<Vec<AuditCheckpoint>> {
+        self.inner.list_audit_checkpoints(account_id).await
+    }
+
+    async fn prune_audit(&self, account_id: &str, up_to_seq: i64) -> Result<u64> {
+        self.inner.prune_audit(account_id, up_to_seq).await
     }
 }
 

@@ -198,4 +198,82 @@ pub trait Store: Send + Sync + 'static {
     /// Insert or replace a vault entry (committed before this returns).
     async fn put_vault_entry(&self, entry: &VaultEntry) -> Result<()>;
     async fn count_vault_entries(&self, account_id: &str) -> Result<i64>;
+
+    /// Append audit events in one transaction: each gets the next `seq` of its account
+    /// and `hash = chain(account, seq, prev_hash, event)`, chained to the account's
+    /// newest event (or checkpoint, after a prune). Committed before this returns.
+    async fn append_audit(&self, events: &[NewAuditEvent], chain: ChainFn)
+        -> Result<Vec<AuditRow>>;
+    /// Events matching `q`, ordered by `id` (the order of commits).
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>>;
+    /// Accounts whose newest event is newer than their newest checkpoint: that event.
+    async fn audit_heads_to_checkpoint(&self) -> Result<Vec<AuditRow>>;
+    async fn insert_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<()>;
+    /// Checkpoints (of one account, or all), ordered by account and seq.
+    async fn list_audit_checkpoints(
+        &self,
+        account_id: Option<&str>,
+    ) -> Result<Vec<AuditCheckpoint>>;
+    /// Delete the events of `account_id` with `seq <= up_to_seq` and the checkpoints
+    /// before that one; the number of events deleted.
+    async fn prune_audit(&self, account_id: &str, up_to_seq: i64) -> Result<u64>;
+}
+
+/// The hash that chains an audit event to the one before it.
+pub type ChainFn = fn(account: &str, seq: i64, prev_hash: &[u8], event: &str) -> Vec<u8>;
+
+/// An audit event to append; `event` is its JSON text, which the hash covers.
+#[derive(Clone, Debug)]
+pub struct NewAuditEvent {
+    pub account_id: String,
+    pub time_ms: Millis,
+    pub operation: String,
+    pub workload: Option<String>,
+    pub user_key: Option<String>,
+    pub provider: Option<String>,
+    pub event: String,
+}
+
+/// A stored audit event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub account_id: String,
+    pub seq: i64,
+    pub time_ms: Millis,
+    pub operation: String,
+    pub workload: Option<String>,
+    pub user_key: Option<String>,
+    pub provider: Option<String>,
+    pub event: String,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// What to read from the audit trail; `None` members do not filter.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub account_id: Option<String>,
+    pub workload: Option<String>,
+    pub user_key: Option<String>,
+    pub provider: Option<String>,
+    pub operation: Option<String>,
+    pub since_ms: Option<Millis>,
+    pub until_ms: Option<Millis>,
+    /// Only events with a larger `id`.
+    pub after_id: Option<i64>,
+    /// At most this many; with `newest`, the newest ones (still returned oldest first).
+    pub limit: u32,
+    pub newest: bool,
+}
+
+/// A signed statement that an account's chain reached `seq` with `hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    pub account_id: String,
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub time_ms: Millis,
+    pub kid: String,
+    pub signature: Vec<u8>,
 }

@@ -19,8 +19,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessKeyRecord, Kind, Millis, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store,
-    StoreError, VaultEntry,
+    AccessKeyRecord, AuditCheckpoint, AuditQuery, AuditRow, ChainFn, Kind, Millis, NewAuditEvent,
+    ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store, StoreError, VaultEntry,
 };
 
 /// Tunables of the SQLite backend.
@@ -80,6 +80,13 @@ fn migrator() -> Migrator {
             Cow::Borrowed(include_str!(
                 "../migrations/sqlite/0002_signing_keys_and_vault.sql"
             )),
+            false,
+        ),
+        Migration::new(
+            3,
+            Cow::Borrowed("audit"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!("../migrations/sqlite/0003_audit.sql")),
             false,
         ),
     ];
@@ -565,6 +572,241 @@ impl Store for SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(db_err)
+    }
+
+    async fn append_audit(
+        &self,
+        events: &[NewAuditEvent],
+        chain: ChainFn,
+    ) -> Result<Vec<AuditRow>> {
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        // IMMEDIATE: take the write lock before reading the chain heads, so another
+        // process appending at the same time cannot fork a chain.
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let result: Result<Vec<AuditRow>> = async {
+            let mut heads: std::collections::HashMap<&str, (i64, Vec<u8>)> = Default::default();
+            let mut out = Vec::with_capacity(events.len());
+            for e in events {
+                if !heads.contains_key(e.account_id.as_str()) {
+                    let row = sqlx::query(
+                        "SELECT seq, hash FROM audit_events WHERE account_id = ?1 \
+                         UNION ALL SELECT seq, hash FROM audit_checkpoints WHERE account_id = ?1 \
+                         ORDER BY seq DESC LIMIT 1",
+                    )
+                    .bind(&e.account_id)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    let head = row
+                        .map(|r| (r.get::<i64, _>(0), r.get::<Vec<u8>, _>(1)))
+                        .unwrap_or((0, vec![0u8; 32]));
+                    heads.insert(e.account_id.as_str(), head);
+                }
+                let head = heads.get_mut(e.account_id.as_str()).expect("head");
+                let seq = head.0 + 1;
+                let hash = chain(&e.account_id, seq, &head.1, &e.event);
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO audit_events (account_id, seq, time_ms, operation, workload, user_key, provider, event, prev_hash, hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                )
+                .bind(&e.account_id)
+                .bind(seq)
+                .bind(e.time_ms)
+                .bind(&e.operation)
+                .bind(&e.workload)
+                .bind(&e.user_key)
+                .bind(&e.provider)
+                .bind(&e.event)
+                .bind(&head.1)
+                .bind(&hash)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err)?;
+                out.push(AuditRow {
+                    id,
+                    account_id: e.account_id.clone(),
+                    seq,
+                    time_ms: e.time_ms,
+                    operation: e.operation.clone(),
+                    workload: e.workload.clone(),
+                    user_key: e.user_key.clone(),
+                    provider: e.provider.clone(),
+                    event: e.event.clone(),
+                    prev_hash: std::mem::replace(&mut head.1, hash.clone()),
+                    hash,
+                });
+                head.0 = seq;
+            }
+            Ok(out)
+        }
+        .await;
+        match result {
+            Ok(rows) => {
+                sqlx::query("COMMIT")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                Ok(rows)
+            }
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>> {
+        let mut sql = String::from(
+            "SELECT id, account_id, seq, time_ms, operation, workload, user_key, provider, event, prev_hash, hash \
+             FROM audit_events WHERE 1 = 1",
+        );
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut add = |cond: &str, b: Bind| {
+            binds.push(b);
+            sql.push_str(&format!(" AND {cond} ?{}", binds.len()));
+        };
+        if let Some(v) = &q.account_id {
+            add("account_id =", Bind::Text(v.clone()));
+        }
+        if let Some(v) = &q.workload {
+            add("workload =", Bind::Text(v.clone()));
+        }
+        if let Some(v) = &q.user_key {
+            add("user_key =", Bind::Text(v.clone()));
+        }
+        if let Some(v) = &q.provider {
+            add("provider =", Bind::Text(v.clone()));
+        }
+        if let Some(v) = &q.operation {
+            add("operation =", Bind::Text(v.clone()));
+        }
+        if let Some(v) = q.since_ms {
+            add("time_ms >=", Bind::Int(v));
+        }
+        if let Some(v) = q.until_ms {
+            add("time_ms <", Bind::Int(v));
+        }
+        if let Some(v) = q.after_id {
+            add("id >", Bind::Int(v));
+        }
+        sql.push_str(if q.newest {
+            " ORDER BY id DESC"
+        } else {
+            " ORDER BY id"
+        });
+        sql.push_str(&format!(" LIMIT {}", q.limit));
+        let mut query = sqlx::query(&sql);
+        for b in binds {
+            query = match b {
+                Bind::Text(t) => query.bind(t),
+                Bind::Int(i) => query.bind(i),
+            };
+        }
+        let rows = query.fetch_all(&self.reader).await.map_err(db_err)?;
+        let mut out: Vec<AuditRow> = rows.iter().map(audit_row).collect();
+        if q.newest {
+            out.reverse();
+        }
+        Ok(out)
+    }
+
+    async fn audit_heads_to_checkpoint(&self) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT e.id, e.account_id, e.seq, e.time_ms, e.operation, e.workload, e.user_key, e.provider, e.event, e.prev_hash, e.hash \
+             FROM audit_events e \
+             WHERE e.seq = (SELECT MAX(seq) FROM audit_events WHERE account_id = e.account_id) \
+             AND e.seq > COALESCE((SELECT MAX(seq) FROM audit_checkpoints c WHERE c.account_id = e.account_id), 0)",
+        )
+        .fetch_all(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.iter().map(audit_row).collect())
+    }
+
+    async fn insert_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (account_id, seq, hash, time_ms, kid, signature) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (account_id, seq) DO NOTHING",
+        )
+        .bind(&c.account_id)
+        .bind(c.seq)
+        .bind(&c.hash)
+        .bind(c.time_ms)
+        .bind(&c.kid)
+        .bind(&c.signature)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_audit_checkpoints(
+        &self,
+        account_id: Option<&str>,
+    ) -> Result<Vec<AuditCheckpoint>> {
+        let rows = sqlx::query(
+            "SELECT account_id, seq, hash, time_ms, kid, signature FROM audit_checkpoints \
+             WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, seq",
+        )
+        .bind(account_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditCheckpoint {
+                account_id: r.get("account_id"),
+                seq: r.get("seq"),
+                hash: r.get("hash"),
+                time_ms: r.get("time_ms"),
+                kid: r.get("kid"),
+                signature: r.get("signature"),
+            })
+            .collect())
+    }
+
+    async fn prune_audit(&self, account_id: &str, up_to_seq: i64) -> Result<u64> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let n = sqlx::query("DELETE FROM audit_events WHERE account_id = ?1 AND seq <= ?2")
+            .bind(account_id)
+            .bind(up_to_seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        sqlx::query("DELETE FROM audit_checkpoints WHERE account_id = ?1 AND seq < ?2")
+            .bind(account_id)
+            .bind(up_to_seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(n)
+    }
+}
+
+/// A value bound to a query built at run time.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+fn audit_row(r: &sqlx::sqlite::SqliteRow) -> AuditRow {
+    AuditRow {
+        id: r.get("id"),
+        account_id: r.get("account_id"),
+        seq: r.get("seq"),
+        time_ms: r.get("time_ms"),
+        operation: r.get("operation"),
+        workload: r.get("workload"),
+        user_key: r.get("user_key"),
+        provider: r.get("provider"),
+        event: r.get("event"),
+        prev_hash: r.get("prev_hash"),
+        hash: r.get("hash"),
     }
 }
 

@@ -141,6 +141,15 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at /metrics (true/false). [default: true]
     #[arg(long, env = "WARRANT_METRICS")]
     pub metrics: Option<bool>,
+    /// Record the audit trail (true/false); false is for benchmarks only. [default: true]
+    #[arg(long, env = "WARRANT_AUDIT")]
+    pub audit: Option<bool>,
+    /// Seconds between signed audit checkpoints (1 to 86400). [default: 30]
+    #[arg(long, env = "WARRANT_AUDIT_CHECKPOINT_INTERVAL")]
+    pub audit_checkpoint_interval: Option<u64>,
+    /// Also write every committed audit event as a JSON line to `stdout` or to this file.
+    #[arg(long, env = "WARRANT_AUDIT_MIRROR")]
+    pub audit_mirror: Option<String>,
 }
 
 /// The TOML file: the same settings, snake_case keys. Unknown keys are refused so a
@@ -177,6 +186,9 @@ struct FileConfig {
     jwks_refetch_interval: Option<u64>,
     jwks_max_stale: Option<u64>,
     metrics: Option<bool>,
+    audit: Option<bool>,
+    audit_checkpoint_interval: Option<u64>,
+    audit_mirror: Option<String>,
 }
 
 /// The resolved configuration.
@@ -202,6 +214,8 @@ pub struct Config {
     pub discovery_ttl: u64,
     pub user_tokens: warrant_core::service::UserTokenSettings,
     pub metrics: bool,
+    pub audit: warrant_core::service::audit::AuditSettings,
+    pub audit_checkpoint_interval: Duration,
 }
 
 fn check_region(r: &str) -> Result<(), SettingError> {
@@ -388,6 +402,24 @@ impl Config {
                 ))
             }
         };
+        let audit_checkpoint_interval = Duration::from_secs(secs_in(
+            "--audit-checkpoint-interval",
+            serve
+                .audit_checkpoint_interval
+                .or(file.audit_checkpoint_interval),
+            30,
+            1,
+            86_400,
+        )?);
+        let audit = warrant_core::service::audit::AuditSettings {
+            enabled: serve.audit.or(file.audit).unwrap_or(true),
+            mirror: match serve.audit_mirror.clone().or(file.audit_mirror.clone()) {
+                None => None,
+                Some(m) if m.is_empty() => None,
+                Some(m) if m == "stdout" => Some(warrant_core::service::audit::Mirror::Stdout),
+                Some(path) => Some(warrant_core::service::audit::Mirror::File(path.into())),
+            },
+        };
         let user_tokens = warrant_core::service::UserTokenSettings {
             clock_skew_secs: secs_in(
                 "--jwt-clock-skew",
@@ -473,6 +505,8 @@ impl Config {
             discovery_ttl,
             user_tokens,
             metrics,
+            audit,
+            audit_checkpoint_interval,
             cache_refresh: Duration::from_millis(
                 serve
                     .cache_refresh_ms

@@ -40,6 +40,59 @@ enum Command {
     /// warrant's own settings of workload identities (beyond the AWS API).
     #[command(subcommand)]
     Workloads(WorkloadsCommand),
+    /// Read, verify, export and prune the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk every account's hash chain and check the signed checkpoints; exit 1 naming
+    /// the first altered, removed or reordered event.
+    Verify {
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Verify an export (`audit export --format jsonl`) instead of the database.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Print the newest events as JSON lines, oldest first.
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long = "lines", default_value_t = 20)]
+        lines: u32,
+        /// Keep printing new events until interrupted.
+        #[arg(long)]
+        follow: bool,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Print events as JSON lines with their hashes (`prevHash`, `hash`).
+    Export {
+        /// From this time (RFC 3339 or Unix seconds), inclusive.
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this time, exclusive.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Output format (only `jsonl`).
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
+    /// Delete events older than a time, up to a signed checkpoint (which is kept).
+    Prune {
+        /// Delete events up to the newest checkpoint at or before this time.
+        #[arg(long)]
+        before: String,
+        /// Only this account.
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -229,6 +282,7 @@ async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<S
     settings.signing_key_rotation_secs = cfg.signing_key_rotation as i64;
     settings.discovery_ttl_secs = cfg.discovery_ttl;
     settings.user_tokens = cfg.user_tokens.clone();
+    settings.audit = cfg.audit.clone();
     let service = Arc::new(Service::new(
         backend,
         Keyring::new(key),
@@ -292,6 +346,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             init_logging(&cfg);
             keys(&cfg, k).await
+        }
+        Command::Audit(a) => {
+            if cli.store.log_level.is_none() {
+                cfg.log_level = "warn".into();
+            }
+            init_logging(&cfg);
+            audit(&cfg, a).await
         }
         Command::Workloads(w) => {
             if cli.store.log_level.is_none() {
@@ -375,6 +436,11 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("preparing the WAT signing keys: {e}"))?;
     tokio::spawn(rotate_signing_keys(Arc::downgrade(&service)));
+    tokio::spawn(checkpoint_audit(
+        Arc::downgrade(&service),
+        cfg.audit_checkpoint_interval,
+    ));
+    let for_shutdown = service.clone();
     let mut api = cfg.api.clone();
     if cfg.metrics {
         let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -385,7 +451,11 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
     let app = warrant_api::router(service, api, Arc::new(SystemClock));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown_timeout = cfg.shutdown_timeout;
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: draining in-flight requests");
         let _ = tx.send(());
@@ -403,9 +473,24 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
             tracing::warn!(timeout_s = shutdown_timeout.as_secs(), "in-flight requests did not finish in time; exiting");
         }
     }
+    // The last events get a checkpoint too.
+    if let Err(e) = for_shutdown.checkpoint_audit().await {
+        tracing::warn!(error = %e, "the audit checkpoint at shutdown failed");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Sign an audit checkpoint for every account with new events, every `every`.
+async fn checkpoint_audit(service: std::sync::Weak<Service>, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(s) = service.upgrade() else { return };
+        if let Err(e) = s.checkpoint_audit().await {
+            tracing::warn!(error = %e, "signing an audit checkpoint failed; will retry");
+        }
+    }
 }
 
 /// Keep the WAT signing keys current: make each window's key (and the next one's)
@@ -486,6 +571,145 @@ async fn keys(cfg: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
     };
+    store.close().await;
+    result
+}
+
+fn audit_time(flag: &str, v: Option<&str>) -> anyhow::Result<Option<i64>> {
+    v.map(|t| {
+        warrant_core::service::audit::parse_time(t)
+            .ok_or_else(|| anyhow::anyhow!("{flag} {t:?} is not RFC 3339 or Unix seconds"))
+    })
+    .transpose()
+}
+
+async fn audit(cfg: &Config, cmd: AuditCommand) -> anyhow::Result<()> {
+    use warrant_core::service::audit::{render, verify_chain};
+    use warrant_store::AuditQuery;
+    if let AuditCommand::Verify {
+        file: Some(path), ..
+    } = &cmd
+    {
+        // Offline: the chain from an export. Checkpoint signatures are not in exports.
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut rows = Vec::new();
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let row = warrant_core::service::audit::row_from_export(line)
+                .map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
+            rows.push(row);
+        }
+        return match verify_chain(&rows, &[], &|_, _, _| false, false) {
+            Ok(ok) => {
+                println!("{ok}");
+                Ok(())
+            }
+            Err(problem) => {
+                println!("{problem}");
+                std::process::exit(1);
+            }
+        };
+    }
+    let (service, store) = open(cfg, false).await?;
+    let result: anyhow::Result<()> = async {
+        match cmd {
+            AuditCommand::Verify { account, .. } => {
+                match service
+                    .verify_audit(account.as_deref())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                {
+                    Ok(ok) => println!("{ok}"),
+                    Err(problem) => {
+                        println!("{problem}");
+                        store.close().await;
+                        std::process::exit(1);
+                    }
+                }
+            }
+            AuditCommand::Tail {
+                lines,
+                follow,
+                account,
+            } => {
+                let mut q = AuditQuery {
+                    account_id: account,
+                    limit: lines.clamp(1, 100_000),
+                    newest: true,
+                    ..Default::default()
+                };
+                let mut last = None;
+                loop {
+                    let rows = service
+                        .audit_events(&q)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    {
+                        let mut out = std::io::stdout().lock();
+                        for r in &rows {
+                            writeln!(out, "{}", render(r, false))?;
+                            last = Some(r.id);
+                        }
+                        out.flush()?;
+                    }
+                    if !follow {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                        _ = tokio::signal::ctrl_c() => break,
+                    }
+                    q.newest = false;
+                    q.limit = 10_000;
+                    q.after_id = last.or(Some(0));
+                }
+            }
+            AuditCommand::Export {
+                since,
+                until,
+                account,
+                format,
+            } => {
+                if format != "jsonl" {
+                    anyhow::bail!("--format {format:?}: only jsonl is supported");
+                }
+                let mut q = AuditQuery {
+                    account_id: account,
+                    since_ms: audit_time("--since", since.as_deref())?,
+                    until_ms: audit_time("--until", until.as_deref())?,
+                    limit: 10_000,
+                    ..Default::default()
+                };
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                loop {
+                    let rows = service
+                        .audit_events(&q)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    let Some(last) = rows.last() else { break };
+                    q.after_id = Some(last.id);
+                    for r in &rows {
+                        writeln!(out, "{}", render(r, true))?;
+                    }
+                }
+                out.flush()?;
+            }
+            AuditCommand::Prune { before, account } => {
+                let before = audit_time("--before", Some(&before))?.expect("given");
+                let n = service
+                    .prune_audit(account.as_deref(), before)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{}", serde_json::json!({ "pruned": n }));
+            }
+        }
+        Ok(())
+    }
+    .await;
     store.close().await;
     result
 }

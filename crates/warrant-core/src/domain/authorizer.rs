@@ -77,7 +77,7 @@ fn read_one(c: &Input<'_>) -> Result<JwtAuthorizer> {
     let clients = c.opt_str_list("allowedClients", &AUDIENCE, 1, MAX_LIST)?;
     if audience.is_none() && clients.is_none() {
         return Err(violation(
-            &c.here().to_string(),
+            c.here(),
             "an authorizer must restrict allowedAudience, allowedClients or both; one that accepts any audience is not a safe default",
         ));
     }

@@ -74,6 +74,7 @@ operations!(
         PutWorkloadAuthorizers,
         GetWorkloadAuthorizers,
         DeleteWorkloadAuthorizers,
+        ListAuditEvents,
     ]
 );
 
@@ -198,8 +199,20 @@ pub(super) fn to_body<T: serde::Serialize>(v: &T) -> String {
 
 impl Service {
     /// Run `op` for `caller` on the request `input` (the JSON body, with any URI and
-    /// query members merged in by the API layer). Returns the response body.
+    /// query members merged in by the API layer), as a console request, recording its
+    /// audit event (see [`Service::call_as`]). Returns the response body.
     pub async fn call(&self, caller: &Caller, op: Operation, input: &Value) -> Result<Value> {
+        self.call_as(caller, op, input, &super::audit::RequestMeta::cli())
+            .await
+    }
+
+    /// Run `op` without recording anything.
+    pub(super) async fn dispatch(
+        &self,
+        caller: &Caller,
+        op: Operation,
+        input: &Value,
+    ) -> Result<Value> {
         let i = Input::root(input)?;
         use Operation::*;
         match op {
@@ -218,6 +231,7 @@ impl Service {
             PutWorkloadAuthorizers | GetWorkloadAuthorizers | DeleteWorkloadAuthorizers => {
                 self.workload_authorizers(caller, op, &i).await
             }
+            ListAuditEvents => self.list_audit_events(caller, &i).await,
             CreateWorkloadIdentity => self.create_workload(caller, &i).await,
             GetWorkloadIdentity => self.get_workload(caller, &i).await,
             UpdateWorkloadIdentity => self.update_workload(caller, &i).await,

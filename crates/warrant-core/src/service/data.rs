@@ -17,7 +17,7 @@ use warrant_store::{Kind, ResourceRecord, VaultEntry};
 use super::control::{
     body, Oauth2Body, Operation, WorkloadBody, PROVIDER_NAME, RETURN_URL, WORKLOAD_NAME,
 };
-use super::{Caller, Service};
+use super::{audit, Caller, Service};
 use crate::domain::input::{unsupported, violation, Input, StrRule};
 use crate::domain::vendor::Oauth2Config;
 use crate::error::{Error, Result};
@@ -203,6 +203,14 @@ impl Service {
             Err(Failure::Unavailable(_)) => "unavailable",
         };
         metrics::counter!("warrant_user_tokens_total", "outcome" => outcome).increment(1);
+        if let Ok(u) = &got {
+            audit::note(|d| {
+                d.user = Some(UserKey::Jwt {
+                    iss: u.iss.clone(),
+                    sub: u.sub.clone(),
+                })
+            });
+        }
         got.map_err(|e| match e {
             Failure::Refused(r) => Error::Unauthorized(format!("The user token was refused: {r}")),
             Failure::Unavailable(m) => {
@@ -266,6 +274,10 @@ impl Service {
         if rec.created_at != claims.workload_version {
             return Err(gone());
         }
+        audit::note(|d| {
+            d.workload = Some(claims.workload_name.clone());
+            d.user = claims.user.clone();
+        });
         Ok((claims, rec))
     }
 
@@ -437,6 +449,7 @@ impl Service {
         for _ in 0..3 {
             if !force {
                 if let Some(t) = self.memory_token(&key) {
+                    audit::note(|d| d.token_source = Some("cache"));
                     return Ok(t);
                 }
             }
@@ -507,6 +520,7 @@ impl Service {
         if !force {
             // Another request may have just finished, or another node filled the vault.
             if let Some(t) = self.memory_token(key) {
+                audit::note(|d| d.token_source = Some("cache"));
                 return Ok(t);
             }
             if let Some(e) = self.store.get_vault_entry(account, entry_key).await? {
@@ -522,6 +536,7 @@ impl Service {
                         reuse_until,
                     });
                     insert_bounded(&mut lock(&self.data.tokens), key.to_string(), t.clone());
+                    audit::note(|d| d.token_source = Some("vault"));
                     return Ok(t);
                 }
             }
@@ -592,6 +607,7 @@ impl Service {
                 .await?;
             insert_bounded(&mut lock(&self.data.tokens), key.to_string(), token.clone());
         }
+        audit::note(|d| d.token_source = Some("provider"));
         Ok(token)
     }
 

@@ -2,6 +2,7 @@
 //! the caller, then act on the store. The API layer maps [`crate::Error`] to AWS errors.
 
 mod access_keys;
+pub mod audit;
 mod control;
 mod data;
 mod native;
@@ -55,6 +56,7 @@ pub struct Settings {
     pub discovery_ttl_secs: u64,
     /// End users' JWTs: clock skew and JWKS caching.
     pub user_tokens: UserTokenSettings,
+    pub audit: audit::AuditSettings,
 }
 
 impl Settings {
@@ -68,6 +70,7 @@ impl Settings {
             signing_key_rotation_secs: 86_400,
             discovery_ttl_secs: 3_600,
             user_tokens: Default::default(),
+            audit: Default::default(),
         }
     }
 }
@@ -117,6 +120,7 @@ pub struct Service {
     discovery: Arc<warrant_oauth::Discovery>,
     /// End users' JWTs, validated against workloads' authorizers.
     user_tokens: warrant_inbound::jwt::validator::Validator,
+    audit: audit::Auditor,
 }
 
 const CANARY: &[u8] = b"warrant master key canary v1";
@@ -136,6 +140,7 @@ impl Service {
             // A failed refresh keeps serving the last good document this long.
             ttl.max(std::time::Duration::from_secs(86_400)),
         ));
+        let audit = audit::Auditor::new(settings.audit.clone());
         let user_tokens = warrant_inbound::jwt::validator::Validator::new(
             http.clone(),
             discovery.clone(),
@@ -152,6 +157,7 @@ impl Service {
             http,
             discovery,
             user_tokens,
+            audit,
         }
     }
 

@@ -8,8 +8,11 @@ use super::control::{body, Operation, WorkloadBody, PROVIDER_NAME, WORKLOAD_NAME
 use super::data::canonical;
 use super::{Caller, Service};
 use crate::domain::authorizer::read_authorizers;
-use crate::domain::input::{violation, Input};
+use crate::domain::input::{violation, Input, StrRule};
 use crate::error::Result;
+use base64::Engine;
+use warrant_inbound::wat::UserKey;
+use warrant_store::AuditQuery;
 
 impl Service {
     /// Put, get or delete the credential providers a workload may use. With an
@@ -95,5 +98,113 @@ impl Service {
             b = body(&rec)?;
         }
         Ok(json!({ "workloadName": name, member: field(&mut b) }))
+    }
+
+    /// Query the caller's account's audit events (`GET /warrant/v1/audit/events`).
+    /// Every member arrives as a string (query parameters).
+    pub(super) async fn list_audit_events(&self, caller: &Caller, i: &Input<'_>) -> Result<Value> {
+        const USER: StrRule = StrRule::len(1, 1024);
+        const OPERATION: StrRule = StrRule::pattern(1, 64, "[A-Za-z0-9]+");
+        const NUMBER: StrRule = StrRule::pattern(1, 20, "[0-9]+");
+        const TIME: StrRule = StrRule::len(1, 64);
+        let arn = format!(
+            "arn:aws:bedrock-agentcore:{}:{}:audit-log",
+            self.settings.region, caller.account_id
+        );
+        caller.authorize(Operation::ListAuditEvents, &arn)?;
+        // A misspelt filter must not silently widen the answer.
+        i.refuse_unknown(&[
+            "workload",
+            "userId",
+            "userIss",
+            "userSub",
+            "provider",
+            "operation",
+            "since",
+            "until",
+            "maxResults",
+            "nextToken",
+        ])?;
+        let time = |name: &str| -> Result<Option<i64>> {
+            match i.opt_str(name, &TIME)? {
+                None => Ok(None),
+                Some(t) => super::audit::parse_time(t).map(Some).ok_or_else(|| {
+                    violation(&i.path(name), "Member must be RFC 3339 or Unix seconds")
+                }),
+            }
+        };
+        let user_key = match (
+            i.opt_str("userId", &USER)?,
+            i.opt_str("userIss", &USER)?,
+            i.opt_str("userSub", &USER)?,
+        ) {
+            (None, None, None) => None,
+            (Some(id), None, None) => Some(UserKey::UserId { user_id: id.into() }.vault_key()),
+            (None, Some(iss), Some(sub)) => Some(
+                UserKey::Jwt {
+                    iss: iss.into(),
+                    sub: sub.into(),
+                }
+                .vault_key(),
+            ),
+            _ => {
+                return Err(violation(
+                    "userId",
+                    "give either userId, or both userIss and userSub",
+                ))
+            }
+        };
+        let max = match i.opt_str("maxResults", &NUMBER)? {
+            None => 100,
+            Some(n) => match n.parse::<u32>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => return Err(violation("maxResults", "Member must be between 1 and 1000")),
+            },
+        };
+        let bad_token = || {
+            violation(
+                "nextToken",
+                "Member must be a token returned by a previous call",
+            )
+        };
+        let after_id = match i.opt_str("nextToken", &StrRule::len(1, 64))? {
+            None => None,
+            Some(t) => {
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(t)
+                    .map_err(|_| bad_token())?;
+                let text = String::from_utf8(raw).map_err(|_| bad_token())?;
+                Some(
+                    text.strip_prefix("audit1:")
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .ok_or_else(bad_token)?,
+                )
+            }
+        };
+        let q = AuditQuery {
+            account_id: Some(caller.account_id.clone()),
+            workload: i.opt_str("workload", &WORKLOAD_NAME)?.map(str::to_string),
+            user_key,
+            provider: i.opt_str("provider", &PROVIDER_NAME)?.map(str::to_string),
+            operation: i.opt_str("operation", &OPERATION)?.map(str::to_string),
+            since_ms: time("since")?,
+            until_ms: time("until")?,
+            after_id,
+            limit: max + 1,
+            newest: false,
+        };
+        let mut rows = self.store.list_audit(&q).await?;
+        let more = rows.len() > max as usize;
+        rows.truncate(max as usize);
+        let mut out = json!({
+            "events": rows.iter().map(|r| super::audit::render(r, false)).collect::<Vec<_>>()
+        });
+        if more {
+            if let Some(last) = rows.last() {
+                out["nextToken"] = json!(base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(format!("audit1:{}", last.id)));
+            }
+        }
+        Ok(out)
     }
 }

@@ -118,12 +118,7 @@ impl Service {
             jwks.push(wat::jwk(&r.kid, &pk));
             verifiers.insert(r.kid.clone(), vk);
             if r.slot == slot {
-                let seed = self.keyring.open(&aad(&r.slot), &r.private_sealed)?;
-                let seed: [u8; 32] = seed
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| Error::Internal("a signing key seed is not 32 bytes".into()))?;
-                signer = Some(Arc::new(WatSigner::from_seed(&r.kid, &seed)));
+                signer = Some(Arc::new(self.open_signer(r)?));
             }
             next_known |= r.slot == next_slot;
         }
@@ -139,6 +134,16 @@ impl Service {
             jwks: Arc::new(doc),
         }));
         Ok(())
+    }
+
+    /// A stored key's signer: its seed, opened with the master key.
+    pub(super) fn open_signer(&self, r: &SigningKeyRecord) -> Result<WatSigner> {
+        let seed = self.keyring.open(&aad(&r.slot), &r.private_sealed)?;
+        let seed: [u8; 32] = seed
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Internal("a signing key seed is not 32 bytes".into()))?;
+        Ok(WatSigner::from_seed(&r.kid, &seed))
     }
 
     /// The loaded key set, if its signing window has not passed.
