@@ -1004,4 +1004,72 @@ mod tests {
             .unwrap()
             .is_some());
     }
+
+    fn toy_chain(account: &str, seq: i64, prev: &[u8], event: &str) -> Vec<u8> {
+        format!("{account}/{seq}/{}/{event}", prev.len()).into_bytes()
+    }
+
+    fn ev(account: &str, n: i64) -> NewAuditEvent {
+        NewAuditEvent {
+            account_id: account.into(),
+            time_ms: n,
+            operation: "Op".into(),
+            workload: Some("w".into()),
+            user_key: None,
+            provider: None,
+            event: format!("{{\"n\":{n}}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn audit_chains_per_account_and_prunes_to_a_checkpoint() {
+        let (_d, s) = store().await;
+        let rows = s
+            .append_audit(&[ev("a", 1), ev("b", 2), ev("a", 3)], toy_chain)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r.account_id.as_str(), r.seq))
+                .collect::<Vec<_>>(),
+            vec![("a", 1), ("b", 1), ("a", 2)]
+        );
+        assert_eq!(rows[0].prev_hash, vec![0u8; 32]);
+        assert_eq!(rows[2].prev_hash, rows[0].hash);
+        let more = s.append_audit(&[ev("a", 4)], toy_chain).await.unwrap();
+        assert_eq!((more[0].seq, &more[0].prev_hash), (3, &rows[2].hash));
+        let heads = s.audit_heads_to_checkpoint().await.unwrap();
+        assert_eq!(heads.len(), 2);
+        let cp = AuditCheckpoint {
+            account_id: "a".into(),
+            seq: 3,
+            hash: more[0].hash.clone(),
+            time_ms: 10,
+            kid: "k".into(),
+            signature: vec![1],
+        };
+        s.insert_audit_checkpoint(&cp).await.unwrap();
+        assert_eq!(s.audit_heads_to_checkpoint().await.unwrap().len(), 1);
+        assert_eq!(s.prune_audit("a", 3).await.unwrap(), 3);
+        assert_eq!(
+            s.list_audit_checkpoints(Some("a")).await.unwrap(),
+            vec![cp.clone()]
+        );
+        // With every event pruned, the next one chains to the checkpoint.
+        let next = s.append_audit(&[ev("a", 5)], toy_chain).await.unwrap();
+        assert_eq!((next[0].seq, &next[0].prev_hash), (4, &cp.hash));
+        let q = AuditQuery {
+            account_id: Some("a".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(s.list_audit(&q).await.unwrap().len(), 1);
+        let q = AuditQuery {
+            workload: Some("w".into()),
+            limit: 1,
+            newest: true,
+            ..Default::default()
+        };
+        assert_eq!(s.list_audit(&q).await.unwrap()[0].seq, 4);
+    }
 }
