@@ -47,7 +47,14 @@ fn trim_slash(s: &str) -> &str {
 struct Cached {
     fetched: Instant,
     metadata: Arc<Metadata>,
+    /// The last failed refresh, if the newest attempt failed.
+    failed: Option<Instant>,
 }
+
+/// After a failed refresh, the last good document is served without another attempt
+/// for this long (at most the TTL), so an unreachable provider costs one timeout per
+/// interval, not one per request.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 pub struct Discovery {
     http: HttpClient,
@@ -74,9 +81,23 @@ impl Discovery {
             .map(|c| c.metadata.clone())
     }
 
+    /// A stale document whose refresh failed moments ago.
+    fn backing_off(&self, url: &str) -> Option<Arc<Metadata>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let retry = RETRY_AFTER.min(self.ttl);
+        cache
+            .get(url)
+            .filter(|c| c.fetched.elapsed() < self.stale_for)
+            .filter(|c| c.failed.is_some_and(|f| f.elapsed() < retry))
+            .map(|c| c.metadata.clone())
+    }
+
     /// The metadata behind `url`, from the cache when fresh.
     pub async fn metadata(&self, url: &str) -> Result<Arc<Metadata>, OutboundError> {
         if let Some(m) = self.cached(url, self.ttl) {
+            return Ok(m);
+        }
+        if let Some(m) = self.backing_off(url) {
             return Ok(m);
         }
         match self.fetch(url).await {
@@ -91,6 +112,7 @@ impl Discovery {
                     Cached {
                         fetched: Instant::now(),
                         metadata: m.clone(),
+                        failed: None,
                     },
                 );
                 Ok(m)
@@ -98,6 +120,10 @@ impl Discovery {
             Err(e) if !e.is_configuration() => match self.cached(url, self.stale_for) {
                 Some(stale) => {
                     tracing::warn!(error = %e, "discovery refresh failed; serving the last good document");
+                    let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(c) = cache.get_mut(url) {
+                        c.failed = Some(Instant::now());
+                    }
                     Ok(stale)
                 }
                 None => Err(e),

@@ -231,6 +231,11 @@ impl Validator {
                 return s; // fetched while this request waited
             }
         }
+        // Mark the attempt before the network call: requests arriving meanwhile keep
+        // using the keys they have instead of queueing behind a slow issuer.
+        if let Some(s) = lock(&self.jwks).get_mut(uri) {
+            s.attempted = Instant::now();
+        }
         let got = self.fetch(uri).await;
         metrics::counter!("warrant_jwks_fetches_total", "outcome" => if got.is_ok() { "ok" } else { "error" })
             .increment(1);
