@@ -2,10 +2,18 @@
 // A real OAuth 2.0 / OpenID Connect authorization server (panva/oidc-provider 8.x) for
 // warrant's compatibility tests: client-credentials (M2M) grant, two confidential
 // clients (client_secret_basic and client_secret_post), JWT access tokens for one
-// resource indicator, and test-only introspection endpoints (/__testkit/stats and
-// /__testkit/reset).
+// resource indicator, end-user logins (authorization code + PKCE through oidc-provider's
+// development interactions: any login name becomes the `sub`, any password), and
+// test-only introspection endpoints (/__testkit/stats and /__testkit/reset).
 //
 //   node testkit/oidc-provider.mjs [--port N] [--token-ttl SECONDS] [--strict-client-auth]
+//                                  [--keys FILE]
+//
+// --keys FILE: a private JWKS ({"keys": [...]}, every key with `kid` and `alg`) used as
+// the signing keys instead of the fresh per-run RSA key. The first key signs ID tokens of
+// the `login` client and JWT access tokens; every other algorithm of the set gets a
+// login client of its own (`login-es256`, ...) whose ID tokens use it. With several
+// keys of one algorithm, the first one signs (rotation: [new, old]).
 //
 // Listens on 127.0.0.1 (port 0 = ephemeral). When ready it prints exactly one JSON line
 // on stdout (issuer, port, clients with their per-run secrets, resource, scopes) and
@@ -17,6 +25,7 @@
 // registered method (the other one gets 401 invalid_client), like stricter servers do.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createServer } from 'node:http';
 
@@ -27,12 +36,13 @@ const SCOPES = ['read', 'write', 'admin'];
 
 function usage(msg) {
   process.stderr.write(`oidc-provider.mjs: ${msg}\n`
-    + 'usage: node oidc-provider.mjs [--port N] [--token-ttl SECONDS] [--strict-client-auth]\n');
+    + 'usage: node oidc-provider.mjs [--port N] [--token-ttl SECONDS] [--strict-client-auth]'
+    + ' [--keys FILE]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const out = { port: 0, tokenTtl: 3600, strictClientAuth: false };
+  const out = { port: 0, tokenTtl: 3600, strictClientAuth: false, keys: null };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const [flag, inline] = arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
@@ -51,6 +61,7 @@ function parseArgs(argv) {
     if (flag === '--port') out.port = int(value(), 0, 65535);
     else if (flag === '--token-ttl') out.tokenTtl = int(value(), 1, 10 * 365 * 24 * 3600);
     else if (flag === '--strict-client-auth' && inline === undefined) out.strictClientAuth = true;
+    else if (flag === '--keys') out.keys = value();
     else if (flag === '--help' || flag === '-h') usage('help');
     else usage(`unknown argument ${JSON.stringify(arg)}`);
   }
@@ -71,13 +82,62 @@ const authOf = Object.fromEntries([
   [clients.post.client_id, 'client_secret_post'],
 ]);
 
-// Fresh signing key per run (otherwise oidc-provider falls back to a fixed dev key).
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingJwk = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: `testkit-${randomBytes(4).toString('hex')}` };
+// Signing keys: the --keys file, else a fresh RSA key per run (otherwise oidc-provider
+// falls back to a fixed dev key).
+function loadKeys(file) {
+  let doc;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    usage(`--keys: cannot read a JSON file ${JSON.stringify(file)}: ${err.message}`);
+  }
+  if (!doc || !Array.isArray(doc.keys) || doc.keys.length === 0) {
+    usage('--keys: expected {"keys": [ ...at least one private JWK... ]}');
+  }
+  doc.keys.forEach((k, i) => {
+    if (!k || typeof k.kid !== 'string' || !k.kid || typeof k.alg !== 'string' || !k.alg) {
+      usage(`--keys: key ${i} needs a kid and an alg`);
+    }
+  });
+  return doc.keys.map((k) => ({ use: 'sig', ...k }));
+}
+
+let signingKeys;
+if (args.keys) {
+  signingKeys = loadKeys(args.keys);
+} else {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  signingKeys = [{ ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: `testkit-${randomBytes(4).toString('hex')}` }];
+}
+// The first key's algorithm signs JWT access tokens and the `login` client's ID tokens.
+const primaryAlg = signingKeys[0].alg;
+const ALL_SIGNING_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+// Login (authorization code) clients: `login` with the first key's algorithm, and one per
+// other algorithm of the key set (`login-es256`, ...). The redirect URI is never reached:
+// the test reads the code from the Location header.
+const REDIRECT_URI = 'http://127.0.0.1:9/cb';
+const loginClients = {};
+const loginAlgOf = {};
+for (const alg of [primaryAlg, ...signingKeys.map((k) => k.alg)]) {
+  const name = alg === primaryAlg ? 'login' : `login-${alg.toLowerCase()}`;
+  if (!loginClients[name]) {
+    loginClients[name] = {
+      client_id: `testkit-${name}-${randomBytes(4).toString('hex')}`,
+      client_secret: secret(),
+      redirect_uri: REDIRECT_URI,
+      id_token_signed_response_alg: alg,
+    };
+    loginAlgOf[loginClients[name].client_id] = alg;
+  }
+}
 
 // --- stats of the token endpoint -------------------------------------------------------
 
-const stats = { token_requests: 0, last: null };
+const stats = {
+  token_requests: 0, last: null, jwks_requests: 0, discovery_requests: 0,
+};
 
 function paramsWithoutSecret(body) {
   const out = {};
@@ -116,23 +176,43 @@ server.listen(args.port, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${port}`;
 
   const provider = new Provider(issuer, {
-    clients: Object.values(clients).map((c) => ({
-      client_id: c.client_id,
-      client_secret: c.client_secret,
-      token_endpoint_auth_method: authOf[c.client_id],
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-    })),
+    clients: [
+      ...Object.values(clients).map((c) => ({
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        token_endpoint_auth_method: authOf[c.client_id],
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      })),
+      ...Object.values(loginClients).map((c) => ({
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: [c.redirect_uri],
+        id_token_signed_response_alg: c.id_token_signed_response_alg,
+      })),
+    ],
     // Provider-level scopes: what a client_credentials request WITHOUT a resource may be
     // granted (unknown scopes are dropped silently by oidc-provider, not rejected).
     scopes: SCOPES,
     claims: { openid: ['sub'] },
-    jwks: { keys: [signingJwk] },
+    jwks: { keys: signingKeys },
     cookies: { keys: [randomBytes(32).toString('hex')] },
-    ttl: { ClientCredentials: args.tokenTtl },
+    enabledJWA: { idTokenSigningAlgValues: ALL_SIGNING_ALGS },
+    ttl: {
+      ClientCredentials: args.tokenTtl,
+      AccessToken: args.tokenTtl,
+      IdToken: args.tokenTtl,
+    },
+    // Logins: a refresh token whenever the client may use the grant (no offline_access
+    // scope needed), so that refresh_token is a grant type of the provider.
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
     features: {
-      devInteractions: { enabled: false },
+      // The development login and consent pages: a script logs in any user name.
+      devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
       revocation: { enabled: false },
@@ -150,7 +230,7 @@ server.listen(args.port, '127.0.0.1', () => {
             audience: RESOURCE,
             accessTokenTTL: args.tokenTtl,
             accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'RS256' } },
+            jwt: { sign: { alg: primaryAlg } },
           };
         },
       },
@@ -189,9 +269,13 @@ server.listen(args.port, '127.0.0.1', () => {
       if (ctx.method !== 'POST') { ctx.status = 405; return; }
       stats.token_requests = 0;
       stats.last = null;
+      stats.jwks_requests = 0;
+      stats.discovery_requests = 0;
       ctx.status = 204;
       return;
     }
+    if (ctx.path === '/jwks') stats.jwks_requests += 1;
+    if (ctx.path === '/.well-known/openid-configuration') stats.discovery_requests += 1;
     if (ctx.path !== '/token' || ctx.method !== 'POST') {
       await next();
       return;
@@ -217,6 +301,9 @@ server.listen(args.port, '127.0.0.1', () => {
     issuer,
     port,
     clients,
+    login_clients: loginClients,
+    redirect_uri: REDIRECT_URI,
+    kids: signingKeys.map((k) => k.kid),
     resource: RESOURCE,
     scopes: SCOPES,
   })}\n`);

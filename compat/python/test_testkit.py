@@ -10,11 +10,17 @@ import re
 import socket
 import time
 
+import uuid
+
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 import helpers
 from faultprovider import HUGE_BYTES, METADATA_URL, MODES, REDIRECT_DISCOVERY_TARGET
-from testkit import client_credentials, http_request
+from testkit import (OidcProvider, SigningKey, b64u_dec, client_credentials, free_port,
+                     http_request, jwt_parts, write_keys)
 
 OPAQUE = re.compile(r"^[A-Za-z0-9_-]{20,}$")
 
@@ -131,7 +137,8 @@ def test_unknown_parameters_are_ignored_and_recorded(oidc_provider):
 def test_stats_count_every_token_request_and_reset(oidc_provider):
     p = oidc_provider
     p.reset()
-    assert p.stats() == {"token_requests": 0, "last": None}
+    assert p.stats() == {"token_requests": 0, "last": None, "jwks_requests": 0,
+                         "discovery_requests": 0}
     assert p.token("basic")[0] == 200
     assert p.token("post", scope="read")[0] == 200
     s = p.stats()
@@ -184,6 +191,158 @@ def test_own_provider_token_ttl_and_strict_client_auth(spawn_oidc_provider, oidc
     status, body = p.token("post", auth="basic")
     assert status == 401 and body["error"] == "invalid_client", body
     assert p.stats()["token_requests"] == 4
+
+
+# ---------------------------------------------------------------------------------------
+# end-user logins, key files, counters, restarts on a fixed port
+# ---------------------------------------------------------------------------------------
+
+
+def _verify(token: str, keys: dict) -> tuple[dict, dict]:
+    """Verify a compact JWS with one of `keys` (kid -> SigningKey), independently of the kit."""
+    header, claims = jwt_parts(token)
+    key = keys[header["kid"]]
+    h, p, s = token.split(".")
+    pub = key.key.public_key()
+    sig = b64u_dec(s)
+    alg = header["alg"]
+    if alg == "RS256":
+        pub.verify(sig, f"{h}.{p}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "ES256":
+        r, sv = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+        pub.verify(encode_dss_signature(r, sv), f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256()))
+    elif alg == "EdDSA":
+        pub.verify(sig, f"{h}.{p}".encode())
+    else:
+        raise AssertionError(f"unexpected alg {alg}")
+    return header, claims
+
+
+@pytest.fixture(scope="module")
+def keyed_provider(tmp_path_factory):
+    keys = [SigningKey.rsa("kit-rsa"), SigningKey.ec("kit-ec"), SigningKey.ed25519("kit-ed")]
+    path = write_keys(tmp_path_factory.mktemp("kit-keys") / "keys.json", keys)
+    p = OidcProvider(keys_file=path, label="oidc-provider-keyed").start()
+    yield p, {k.kid: k for k in keys}
+    assert p.stop() == 0
+
+
+def test_keys_file_is_the_jwks(keyed_provider):
+    p, keys = keyed_provider
+    assert p.kids == ["kit-rsa", "kit-ec", "kit-ed"]
+    status, doc = get_json(p.discovery_url)
+    assert status == 200 and doc["jwks_uri"] == p.jwks_uri
+    assert {"RS256", "ES256", "EdDSA"} <= set(doc["id_token_signing_alg_values_supported"])
+    status, jwks = get_json(p.jwks_uri)
+    assert status == 200
+    assert [(k["kid"], k["alg"]) for k in jwks["keys"]] == [
+        ("kit-rsa", "RS256"), ("kit-ec", "ES256"), ("kit-ed", "EdDSA")]
+    for k in jwks["keys"]:
+        assert "d" not in k and "p" not in k, k
+        assert {m: v for m, v in k.items() if v is not None} == keys[k["kid"]].public_jwk()
+
+
+def test_login_gives_an_id_token_of_the_user(keyed_provider):
+    p, keys = keyed_provider
+    c = p.login_clients["login"]
+    assert c["id_token_signed_response_alg"] == "RS256"
+    assert c["redirect_uri"] == p.redirect_uri and p.redirect_uri.startswith("http://127.0.0.1:")
+    assert c["client_secret"] in helpers.SECRETS
+    user = "alice-" + uuid.uuid4().hex[:6]
+    out = p.login(user)
+    assert out["token_type"] == "Bearer" and out["refresh_token"]
+    for k in ("id_token", "access_token", "refresh_token"):
+        assert out[k] in helpers.SECRETS
+    header, claims = _verify(out["id_token"], keys)
+    assert header == {"alg": "RS256", "typ": "JWT", "kid": "kit-rsa"}
+    assert claims["iss"] == p.issuer and claims["sub"] == user
+    assert claims["aud"] == c["client_id"]
+    assert claims["exp"] > claims["iat"] >= time.time() - 60
+    assert OPAQUE.match(out["access_token"]), "no resource asked: the access token is opaque"
+    assert p.stats()["last"]["params"]["grant_type"] == "authorization_code"
+
+
+def test_login_with_the_resource_gives_a_jwt_access_token(keyed_provider):
+    p, keys = keyed_provider
+    out = p.login("bob", resource=True, scope="openid read admin")
+    header, claims = _verify(out["access_token"], keys)
+    assert header == {"alg": "RS256", "typ": "at+jwt", "kid": "kit-rsa"}
+    assert claims["iss"] == p.issuer and claims["sub"] == "bob"
+    assert claims["aud"] == p.resource
+    assert claims["client_id"] == p.login_clients["login"]["client_id"]
+    assert claims["scope"] == "read admin"
+    assert _verify(out["id_token"], keys)[1]["sub"] == "bob"
+
+
+@pytest.mark.parametrize("client,alg,kid", [("login-es256", "ES256", "kit-ec"),
+                                            ("login-eddsa", "EdDSA", "kit-ed")])
+def test_login_clients_per_algorithm(keyed_provider, client, alg, kid):
+    p, keys = keyed_provider
+    assert set(p.login_clients) == {"login", "login-es256", "login-eddsa"}
+    assert p.login_clients[client]["id_token_signed_response_alg"] == alg
+    header, claims = _verify(p.login(f"user-{alg}", client=client)["id_token"], keys)
+    assert header["alg"] == alg and header["kid"] == kid
+    assert claims["sub"] == f"user-{alg}" and claims["aud"] == p.login_clients[client]["client_id"]
+
+
+def test_default_provider_has_one_login_client(oidc_provider):
+    assert set(oidc_provider.login_clients) == {"login"}
+    assert len(oidc_provider.kids) == 1
+    out = oidc_provider.login("carol", resource=True)
+    assert jwt_parts(out["access_token"])[1]["sub"] == "carol"
+    log = oidc_provider.stdout_path.read_bytes()
+    assert oidc_provider.login_clients["login"]["client_secret"].encode() not in log
+
+
+def test_stats_count_jwks_and_discovery(keyed_provider):
+    p, _ = keyed_provider
+    p.reset()
+    s = p.stats()
+    assert (s["jwks_requests"], s["discovery_requests"]) == (0, 0)
+    for _ in range(3):
+        assert get_json(p.jwks_uri)[0] == 200
+    assert get_json(p.discovery_url)[0] == 200
+    s = p.stats()
+    assert (s["jwks_requests"], s["discovery_requests"], s["token_requests"]) == (3, 1, 0)
+    p.reset()
+    s = p.stats()
+    assert (s["jwks_requests"], s["discovery_requests"]) == (0, 0)
+
+
+def test_restart_on_a_fixed_port_with_new_keys(spawn_oidc_provider, tmp_path):
+    old, new = SigningKey.rsa("rot-old"), SigningKey.rsa("rot-new")
+    port = free_port()
+    p1 = spawn_oidc_provider(port=port, keys_file=write_keys(tmp_path / "1.json", [old]))
+    assert p1.port == port and p1.issuer == f"http://127.0.0.1:{port}"
+    assert jwt_parts(p1.login("dan")["id_token"])[0]["kid"] == "rot-old"
+    assert p1.stop() == 0
+    p2 = spawn_oidc_provider(port=port, keys_file=write_keys(tmp_path / "2.json", [new, old]))
+    assert p2.issuer == p1.issuer
+    assert [k["kid"] for k in get_json(p2.jwks_uri)[1]["keys"]] == ["rot-new", "rot-old"]
+    # the first key of the set signs
+    out = p2.login("dan", resource=True)
+    assert jwt_parts(out["id_token"])[0]["kid"] == "rot-new"
+    assert jwt_parts(out["access_token"])[0]["kid"] == "rot-new"
+
+
+@pytest.mark.parametrize("content", ["not json", '{"keys": []}',
+                                     '{"keys": [{"kty": "RSA"}]}'])
+def test_bad_keys_file_is_a_usage_error(tmp_path, content):
+    path = tmp_path / "keys.json"
+    path.write_text(content)
+    p = OidcProvider(keys_file=path, label="oidc-provider-badkeys")
+    with pytest.raises(AssertionError):
+        p.start()
+    assert p.returncode == 2
+
+
+def test_forged_tokens_verify_with_the_key(keyed_provider):
+    _, keys = keyed_provider
+    for key in keys.values():
+        token = key.sign({"sub": "x", "exp": 1})
+        header, claims = _verify(token, keys)
+        assert header == {"alg": key.alg, "typ": "JWT", "kid": key.kid} and claims["sub"] == "x"
+        assert token in helpers.SECRETS
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,21 +7,42 @@ written there with the secrets redacted, and the secrets are registered with
 helpers.register_secret, so the run's leak scans cover them in every log, response and
 data dir.
 
+End-user logins: `OidcProvider.login(username, ...)` (or `login(provider, ...)`) drives
+oidc-provider's development login and consent pages like a browser would (authorization
+code + PKCE, cookies kept by hand) and returns the token response (ID token, and a JWT
+access token when the test kit's resource indicator is asked for). Every token it returns
+is registered as a secret of the run.
+
+Signing keys of the tests' own: `SigningKey.rsa()/.ec()/.ed25519()` make private JWKs with
+`cryptography`; `write_keys(path, keys)` writes the file for `OidcProvider(keys_file=...)`
+(the provider then signs with exactly those keys), and `SigningKey.sign(claims, header)`
+forges compact JWS tokens with the same keys.
+
 The `oidc_provider`, `spawn_oidc_provider` and `fault_provider` fixtures live in conftest.py.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import http.client
 import json
+import re
+import secrets
 import shutil
+import socket
 import subprocess
 import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Iterable
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 import helpers
 
@@ -35,14 +56,19 @@ class OidcProvider(helpers.ChildProcess):
     STOP_TIMEOUT = 15.0
 
     def __init__(self, *, token_ttl: int | None = None, strict_client_auth: bool = False,
-                 port: int = 0, args: Iterable[str] = (), label: str = "oidc-provider",
-                 log_dir: Path | None = None):
+                 port: int = 0, keys_file: Path | str | None = None, args: Iterable[str] = (),
+                 label: str = "oidc-provider", log_dir: Path | None = None):
+        """port: 0 = ephemeral; a fixed port (see free_port()) lets a test stop the provider
+        and start another one (e.g. with a new keys_file) under the same issuer.
+        keys_file: a private JWKS (write_keys) used as the signing keys."""
         self.label = label
         self.args = ["--port", str(port)]
         if token_ttl is not None:
             self.args += ["--token-ttl", str(token_ttl)]
         if strict_client_auth:
             self.args.append("--strict-client-auth")
+        if keys_file is not None:
+            self.args += ["--keys", str(keys_file)]
         self.args += list(args)
         self.log_dir = Path(log_dir) if log_dir is not None else helpers.LOG_DIR
         self.proc: subprocess.Popen | None = None
@@ -67,6 +93,25 @@ class OidcProvider(helpers.ChildProcess):
     def clients(self) -> dict[str, dict[str, str]]:
         """{"basic": {"client_id", "client_secret"}, "post": {...}}"""
         return self._info("clients")
+
+    @property
+    def login_clients(self) -> dict[str, dict[str, str]]:
+        """{"login": {client_id, client_secret, redirect_uri, id_token_signed_response_alg},
+        "login-es256": {...} (one per further algorithm of the key set)}"""
+        return self._info("login_clients")
+
+    @property
+    def redirect_uri(self) -> str:
+        return self._info("redirect_uri")
+
+    @property
+    def kids(self) -> list[str]:
+        """kids of the signing keys, in the order of the key set."""
+        return self._info("kids")
+
+    @property
+    def jwks_uri(self) -> str:
+        return self.issuer + "/jwks"
 
     @property
     def resource(self) -> str:
@@ -138,6 +183,8 @@ class OidcProvider(helpers.ChildProcess):
                         info = json.loads(line)
                         for c in info["clients"].values():
                             helpers.register_secret(c["client_secret"])
+                        for c in info.get("login_clients", {}).values():
+                            helpers.register_secret(c["client_secret"])
                         self.ready = info
                         line = (json.dumps(redacted(info)) + "\n").encode()
                     except (ValueError, KeyError, TypeError, AttributeError):
@@ -171,6 +218,10 @@ class OidcProvider(helpers.ChildProcess):
         status, _, body = http_request("POST", self.issuer + "/__testkit/reset")
         assert status == 204, (status, body[:300])
 
+    def login(self, username: str, **kw) -> dict:
+        """An end user's login through the browser flow; see `login`."""
+        return login(self, username, **kw)
+
     # -- a client_credentials request straight to the provider (no warrant involved)
     def token(self, client: str = "basic", *, auth: str | None = None, secret: str | None = None,
               **params) -> tuple[int, dict | None]:
@@ -185,9 +236,10 @@ class OidcProvider(helpers.ChildProcess):
 
 def redacted(info: dict) -> dict:
     out = json.loads(json.dumps(info))
-    for c in out.get("clients", {}).values():
-        if "client_secret" in c:
-            c["client_secret"] = "<redacted>"
+    for group in ("clients", "login_clients"):
+        for c in out.get(group, {}).values():
+            if "client_secret" in c:
+                c["client_secret"] = "<redacted>"
     return out
 
 
@@ -231,3 +283,290 @@ def client_credentials(token_endpoint: str, client_id: str, client_secret: str, 
     except ValueError:
         return status, None
 
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago (for OidcProvider(port=...) restarts)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------------------
+# End-user login (authorization code + PKCE through oidc-provider's dev interactions)
+# ---------------------------------------------------------------------------------------
+
+
+class LoginError(AssertionError):
+    pass
+
+
+class _Browser:
+    """Just enough of a browser: cookies by name (every cookie sent to every path of the
+    one host), no automatic redirects."""
+
+    def __init__(self, base: str):
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname, parts.port
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, url: str, form: dict | None = None,
+                headers: dict | None = None) -> tuple[int, dict, bytes]:
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        hdrs = dict(headers or {})
+        if self.cookies:
+            hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form).encode()
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            data = r.read()
+            for raw in r.headers.get_all("Set-Cookie") or []:
+                pair = raw.split(";", 1)[0]
+                name, _, value = pair.partition("=")
+                name = name.strip()
+                expired = "expires=thu, 01 jan 1970" in raw.lower()
+                if not value or expired:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = value.strip()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            conn.close()
+
+
+def _pkce() -> tuple[str, str]:
+    verifier = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorization_code(provider: "OidcProvider", username: str, *, client: str = "login",
+                       scope: str = "openid read write", resource: bool | str = False,
+                       password: str = "any-password") -> tuple[str, str]:
+    """Runs GET /auth → login page → consent page → redirect; returns (code, verifier)."""
+    c = provider.login_clients[client]
+    verifier, challenge = _pkce()
+    state, nonce = secrets.token_hex(8), secrets.token_hex(8)
+    params = {"client_id": c["client_id"], "response_type": "code",
+              "redirect_uri": c["redirect_uri"], "scope": scope, "state": state,
+              "nonce": nonce, "code_challenge": challenge, "code_challenge_method": "S256"}
+    if resource:
+        params["resource"] = provider.resource if resource is True else resource
+    browser = _Browser(provider.issuer)
+    url = provider.issuer + "/auth?" + urlencode(params)
+    method, form = "GET", None
+    seen: list[str] = []
+    for _ in range(20):
+        status, headers, body = browser.request(method, url, form)
+        seen.append(f"{method} {urlsplit(url).path} -> {status}")
+        method, form = "GET", None
+        if status in (302, 303):
+            loc = urljoin(url, headers["location"])
+            if loc.startswith(c["redirect_uri"]):
+                q = parse_qs(urlsplit(loc).query)
+                if "error" in q:
+                    raise LoginError(f"login refused: {q}")
+                if q.get("state") != [state]:
+                    raise LoginError(f"state mismatch in {q}")
+                return q["code"][0], verifier
+            url = loc
+            continue
+        if status == 200 and "/interaction/" in url:
+            m = re.search(rb'name="prompt" value="(\w+)"', body)
+            prompt = m.group(1).decode() if m else None
+            if prompt == "login":
+                method, form = "POST", {"prompt": "login", "login": username,
+                                        "password": password}
+            elif prompt == "consent":
+                method, form = "POST", {"prompt": "consent"}
+            else:
+                raise LoginError(f"unexpected interaction page: {body[:300]!r}")
+            continue
+        raise LoginError(f"unexpected answer {status} at {url}: {body[:500]!r}; steps {seen}")
+    raise LoginError(f"login did not finish: {seen}")
+
+
+def login(provider: "OidcProvider", username: str, *, client: str = "login",
+          scope: str = "openid read write", resource: bool | str = False,
+          password: str = "any-password") -> dict:
+    """An end user `username` (becomes the `sub`) logs in through oidc-provider's login and
+    consent pages; the code is redeemed at /token (client_secret_basic, PKCE). Returns the
+    token response: `id_token` (signed with the client's id_token_signed_response_alg),
+    `access_token` (a JWT with aud = the resource, client_id and scope when `resource` is
+    True or a resource URL, else opaque), `refresh_token`, `expires_in`, `scope`.
+    Every token is registered with helpers.register_secret."""
+    c = provider.login_clients[client]
+    code, verifier = authorization_code(provider, username, client=client, scope=scope,
+                                        resource=resource, password=password)
+    form = {"grant_type": "authorization_code", "code": code,
+            "redirect_uri": c["redirect_uri"], "code_verifier": verifier}
+    if resource:
+        form["resource"] = provider.resource if resource is True else resource
+    pair = f"{quote(c['client_id'], safe='')}:{quote(c['client_secret'], safe='')}"
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
+               "Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    status, _, body = http_request("POST", provider.token_endpoint, urlencode(form).encode(),
+                                   headers)
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        raise LoginError(f"token endpoint answered {status} with non-JSON {body[:300]!r}")
+    if status != 200:
+        raise LoginError(f"token endpoint answered {status}: {doc}")
+    for k in ("id_token", "access_token", "refresh_token"):
+        if isinstance(doc.get(k), str):
+            helpers.register_secret(doc[k])
+    return doc
+
+
+# ---------------------------------------------------------------------------------------
+# Signing keys and forged tokens
+# ---------------------------------------------------------------------------------------
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64u_json(obj) -> str:
+    return b64u(json.dumps(obj, separators=(",", ":")).encode())
+
+
+def b64u_dec(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def _int_b64u(n: int, length: int | None = None) -> str:
+    length = length or max(1, (n.bit_length() + 7) // 8)
+    return b64u(n.to_bytes(length, "big"))
+
+
+_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_CURVES = {"P-256": (ec.SECP256R1, "ES256", 32), "P-384": (ec.SECP384R1, "ES384", 48),
+           "P-521": (ec.SECP521R1, "ES512", 66)}
+
+
+class SigningKey:
+    """A private key with its JWK (kid, alg); signs compact JWS tokens."""
+
+    def __init__(self, key, kid: str, alg: str):
+        self.key, self.kid, self.alg = key, kid, alg
+
+    @classmethod
+    def rsa(cls, kid: str | None = None, alg: str = "RS256", bits: int = 2048) -> "SigningKey":
+        return cls(rsa.generate_private_key(public_exponent=65537, key_size=bits),
+                   kid or f"rsa-{secrets.token_hex(4)}", alg)
+
+    @classmethod
+    def ec(cls, kid: str | None = None, crv: str = "P-256") -> "SigningKey":
+        curve, alg, _ = _CURVES[crv]
+        return cls(ec.generate_private_key(curve()), kid or f"ec-{secrets.token_hex(4)}", alg)
+
+    @classmethod
+    def ed25519(cls, kid: str | None = None) -> "SigningKey":
+        return cls(ed25519.Ed25519PrivateKey.generate(), kid or f"ed-{secrets.token_hex(4)}",
+                   "EdDSA")
+
+    def public_jwk(self) -> dict:
+        k = self.key
+        if isinstance(k, rsa.RSAPrivateKey):
+            pn = k.public_key().public_numbers()
+            out = {"kty": "RSA", "n": _int_b64u(pn.n), "e": _int_b64u(pn.e)}
+        elif isinstance(k, ec.EllipticCurvePrivateKey):
+            crv = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}[k.curve.name]
+            size = _CURVES[crv][2]
+            pn = k.public_key().public_numbers()
+            out = {"kty": "EC", "crv": crv, "x": _int_b64u(pn.x, size), "y": _int_b64u(pn.y, size)}
+        else:
+            from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+            raw = k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            out = {"kty": "OKP", "crv": "Ed25519", "x": b64u(raw)}
+        out.update(kid=self.kid, alg=self.alg, use="sig")
+        return out
+
+    def private_jwk(self) -> dict:
+        out = self.public_jwk()
+        k = self.key
+        if isinstance(k, rsa.RSAPrivateKey):
+            n = k.private_numbers()
+            out.update(d=_int_b64u(n.d), p=_int_b64u(n.p), q=_int_b64u(n.q),
+                       dp=_int_b64u(n.dmp1), dq=_int_b64u(n.dmq1), qi=_int_b64u(n.iqmp))
+        elif isinstance(k, ec.EllipticCurvePrivateKey):
+            out["d"] = _int_b64u(k.private_numbers().private_value, _CURVES[out["crv"]][2])
+        else:
+            from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption,
+                                                                      PrivateFormat)
+            out["d"] = b64u(k.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+        return out
+
+    def sign_bytes(self, data: bytes, alg: str | None = None) -> bytes:
+        """The JWS signature of `data` with this key under `alg` (default: the key's)."""
+        alg = alg or self.alg
+        k = self.key
+        if alg.startswith("RS"):
+            return k.sign(data, padding.PKCS1v15(), _HASHES[alg[2:]]())
+        if alg.startswith("PS"):
+            h = _HASHES[alg[2:]]()
+            return k.sign(data, padding.PSS(mgf=padding.MGF1(h), salt_length=h.digest_size), h)
+        if alg.startswith("ES"):
+            r, s = decode_dss_signature(k.sign(data, ec.ECDSA(_HASHES[alg[2:]]())))
+            size = (k.curve.key_size + 7) // 8
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        if alg == "EdDSA":
+            return k.sign(data)
+        raise ValueError(f"cannot sign {alg} with {type(k).__name__}")
+
+    def sign(self, claims, header: dict | None = None, *, alg: str | None = None,
+             kid: str | None | bool = True, typ: str | None = "JWT") -> str:
+        """A compact JWS of `claims` (a dict, or raw bytes/str used as the payload as is).
+        header: extra/overriding members (None values remove a member). kid=True: this
+        key's kid; kid=None/False: no kid; a string: that kid."""
+        alg = alg or self.alg
+        h: dict = {"alg": alg}
+        if typ is not None:
+            h["typ"] = typ
+        if kid is True:
+            h["kid"] = self.kid
+        elif isinstance(kid, str):
+            h["kid"] = kid
+        for name, value in (header or {}).items():
+            if value is None:
+                h.pop(name, None)
+            else:
+                h[name] = value
+        if isinstance(claims, (bytes, str)):
+            payload = b64u(claims.encode() if isinstance(claims, str) else claims)
+        else:
+            payload = b64u_json(claims)
+        signing_input = f"{b64u_json(h)}.{payload}"
+        sig = self.sign_bytes(signing_input.encode(), alg)
+        return helpers.register_secret(f"{signing_input}.{b64u(sig)}")
+
+
+def hs_sign(secret: bytes, claims: dict, header: dict, alg: str = "HS256") -> str:
+    """An HMAC-signed compact JWS (for the 'public key as HMAC secret' attack)."""
+    h = {"alg": alg, **header}
+    signing_input = f"{b64u_json(h)}.{b64u_json(claims)}"
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    mac = hmac.new(secret, signing_input.encode(), digest).digest()
+    return helpers.register_secret(f"{signing_input}.{b64u(mac)}")
+
+
+def write_keys(path: Path | str, keys: Iterable[SigningKey]) -> Path:
+    """Writes the private JWKS file for OidcProvider(keys_file=...)."""
+    path = Path(path)
+    path.write_text(json.dumps({"keys": [k.private_jwk() for k in keys]}))
+    return path
+
+
+def jwt_parts(token: str) -> tuple[dict, dict]:
+    """(header, claims) of a compact JWS, unverified."""
+    h, p, _ = token.split(".")
+    return json.loads(b64u_dec(h)), json.loads(b64u_dec(p))

@@ -331,7 +331,11 @@ fn create_private_db_file(url: &str) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let serve_args = match &cli.command {
         Command::Serve(a) => (**a).clone(),
-        _ => ServeArgs::default(),
+        // Admin commands check authorizer URLs with the same guard as the server.
+        _ => ServeArgs {
+            outbound_allow: std::env::var("WARRANT_OUTBOUND_ALLOW").ok(),
+            ..Default::default()
+        },
     };
     let mut cfg = Config::load(&cli.store, &serve_args)?;
     match cli.command {

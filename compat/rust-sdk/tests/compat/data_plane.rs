@@ -39,7 +39,7 @@ fn now_secs() -> i64 {
 }
 
 /// `GET /.well-known/jwks.json` (unauthenticated), with its shape checked.
-fn fetch_jwks(server: &Server) -> Value {
+pub(crate) fn fetch_jwks(server: &Server) -> Value {
     let answer = http_get(&format!("{}/.well-known/jwks.json", server.endpoint));
     assert_eq!(answer.status, 200, "GET /.well-known/jwks.json: {answer:?}");
     let ctype = answer.header("content-type").unwrap_or_default();
@@ -65,7 +65,7 @@ fn fetch_jwks(server: &Server) -> Value {
 
 /// Verifies a WAT (compact JWS) with ed25519-dalek against the JWKS and
 /// returns its claims.
-fn verify_wat(wat: &str, jwks: &Value) -> Value {
+pub(crate) fn verify_wat(wat: &str, jwks: &Value) -> Value {
     let parts: Vec<&str> = wat.split('.').collect();
     assert_eq!(
         parts.len(),

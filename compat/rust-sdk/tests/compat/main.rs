@@ -11,6 +11,7 @@ mod testkit;
 mod api_keys;
 mod data_plane;
 mod errors;
+mod inbound_jwt;
 mod oauth2;
 mod tagging;
 mod token_vault;

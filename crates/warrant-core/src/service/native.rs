@@ -50,6 +50,7 @@ impl Service {
     ) -> Result<Value> {
         let name = i.req_str("workloadName", &WORKLOAD_NAME)?;
         let list = if op == Operation::PutWorkloadAuthorizers {
+            i.refuse_unknown(&["workloadName", "authorizers"])?;
             let list = read_authorizers(i)?;
             for (n, a) in list.iter().enumerate() {
                 // The outbound guard's static rules (scheme, literal addresses) now;

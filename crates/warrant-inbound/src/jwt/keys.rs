@@ -67,7 +67,8 @@ fn str_of<'a>(k: &'a Value, name: &str) -> Option<&'a str> {
     k.get(name).and_then(Value::as_str)
 }
 
-fn alg_named(a: &str) -> Option<Algorithm> {
+/// The algorithms warrant accepts, by their JOSE names.
+pub(crate) fn alg_named(a: &str) -> Option<Algorithm> {
     Some(match a {
         "RS256" => Algorithm::RS256,
         "RS384" => Algorithm::RS384,

@@ -142,32 +142,22 @@ fn algorithm(header: &Map<String, Value>) -> Result<Algorithm, Refusal> {
         _ => return refuse("its header has no algorithm (alg)"),
     };
     let printable: String = alg.chars().take(16).filter(|c| !c.is_control()).collect();
-    Ok(match alg {
-        "RS256" => Algorithm::RS256,
-        "RS384" => Algorithm::RS384,
-        "RS512" => Algorithm::RS512,
-        "PS256" => Algorithm::PS256,
-        "PS384" => Algorithm::PS384,
-        "PS512" => Algorithm::PS512,
-        "ES256" => Algorithm::ES256,
-        "ES384" => Algorithm::ES384,
-        "EdDSA" => Algorithm::EdDSA,
-        a if a.eq_ignore_ascii_case("none") => {
-            return refuse(format!(
-                "algorithm {printable:?} is not accepted: tokens must be signed"
-            ))
-        }
-        a if a.to_ascii_uppercase().starts_with("HS") => {
-            return refuse(format!(
-                "algorithm {printable:?} is not accepted: only asymmetric signatures (RS*, PS*, ES256, ES384, EdDSA) are"
-            ))
-        }
-        _ => {
-            return refuse(format!(
-                "algorithm {printable:?} is not accepted: only RS*, PS*, ES256, ES384 and EdDSA are"
-            ))
-        }
-    })
+    if let Some(a) = keys::alg_named(alg) {
+        return Ok(a);
+    }
+    if alg.eq_ignore_ascii_case("none") {
+        return refuse(format!(
+            "algorithm {printable:?} is not accepted: tokens must be signed"
+        ));
+    }
+    if alg.to_ascii_uppercase().starts_with("HS") {
+        return refuse(format!(
+            "algorithm {printable:?} is not accepted: only asymmetric signatures (RS*, PS*, ES256, ES384, EdDSA) are"
+        ));
+    }
+    refuse(format!(
+        "algorithm {printable:?} is not accepted: only RS*, PS*, ES256, ES384 and EdDSA are"
+    ))
 }
 
 /// Parse a JSON object, refusing duplicate members at any depth (a parser that keeps the
