@@ -135,11 +135,12 @@ def oha_figures(work: str, name: str) -> dict:
     }
 
 
-def metric_sum(work: str, name: str, labels: str | None = None) -> float | None:
-    """Sum of a Prometheus counter's series in metrics.txt (None without a scrape), only
-    the series whose labels contain LABELS (e.g. 'outcome="ok"') when given."""
+def metric_sum(work: str, name: str, labels: str | None = None, file: str = "metrics.txt") -> float | None:
+    """Sum of a Prometheus counter's series in FILE (metrics.txt: the load-run process;
+    None without a scrape), only the series whose labels contain LABELS (e.g.
+    'outcome="ok"') when given."""
     try:
-        with open(os.path.join(work, "metrics.txt")) as f:
+        with open(os.path.join(work, file)) as f:
             text = f.read()
     except OSError:
         return None
@@ -164,6 +165,71 @@ def spread(ratios: list[float]) -> dict:
 
 def fmt(v: float | None, nd: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{nd}f}"
+
+
+def audit_cost(work: str, n: str, res: dict, by: dict, conns: int) -> dict:
+    """apikey-audit: the cost of the audit trail, 1 - on / off, from the totals of the two
+    processes' slices (and per round, each pair being adjacent slices); and what the on
+    process recorded (bench/run counted its audit events before and after, and ran
+    `warrant audit verify` on its data dir) against the responses wrk counted."""
+    other, limit = by[n]["targets"]["max_cost_vs"]
+    on, off = res[n], res[other]
+    pair_costs = [1 - a["rps"] / b["rps"] for a, b in zip(on["max"], off["max"])]
+    out = {"other": other, "limit": limit, "on_rps": on["rps"], "off_rps": off["rps"],
+           "cost": 1 - on["rps"] / off["rps"], "pair_costs": pair_costs, "pairs": spread(pair_costs),
+           "us_per_request": 1e6 / on["rps"] - 1e6 / off["rps"]}
+
+    def proc_cpu(name: str, slices: list[dict]) -> dict | None:
+        """The process's own CPU time over its slices (bench/run read /proc/PID/stat
+        around each): per request, and as a share of the slices' wall time. A server
+        busy well below 100% while the core is free waits (e.g. on fsync)."""
+        try:
+            ticks = 0
+            for i in range(len(slices)):
+                base = os.path.join(work, f"{name}-max-{i + 1}.ticks")
+                with open(base + ".before") as a, open(base + ".after") as b:
+                    ticks += int(b.read()) - int(a.read())
+        except (OSError, ValueError):
+            return None
+        secs = ticks / os.sysconf("SC_CLK_TCK")
+        wall = sum(f["duration_us"] for f in slices) / 1e6
+        reqs = sum(f["requests"] for f in slices)
+        return {"cpu_s": secs, "cpu_share": secs / wall if wall else None,
+                "cpu_us_per_request": secs / reqs * 1e6 if reqs else None}
+
+    out["on_cpu"], out["off_cpu"] = proc_cpu(n, on["max"]), proc_cpu(other, off["max"])
+
+    def count(name: str) -> dict | None:
+        try:
+            return load(work, f"audit-count-{name}.json")
+        except (OSError, ValueError):
+            return None
+
+    before, after_on, after_off = count("before"), count("on"), count("off")
+    # What wrk counted against the on process: its warm-up and its slices, plus the one
+    # sample request (`workloads.py check`). wrk does not count the requests in flight
+    # when it stops, which the server still answers (and records): up to CONNS a run.
+    runs = [load(work, f"{n}-warmup.json")] + on["max"]
+    responses = sum(f["requests"] for f in runs) + 1
+    out.update(responses=responses, slack=conns * len(runs))
+    if before and after_on and after_off:
+        out.update(events=after_on["apikey_success"] - before["apikey_success"],
+                   events_all=after_on["events"] - before["events"],
+                   events_off=after_off["events"] - before["events"])
+    out["verify"] = out["verify_rc"] = None
+    try:
+        with open(os.path.join(work, "audit-verify.txt")) as f:
+            lines = f.read().strip().splitlines()
+        out["verify"] = lines[-1] if lines else ""
+        with open(os.path.join(work, "audit-verify.rc")) as f:
+            out["verify_rc"] = int(f.read().strip())
+    except (OSError, ValueError):
+        pass
+    out["released_on"] = metric_sum(work, "warrant_credentials_released_total", 'kind="api_key"',
+                                    "metrics-audit-on.txt")
+    out["released_off"] = metric_sum(work, "warrant_credentials_released_total", 'kind="api_key"',
+                                     "metrics-audit-off.txt")
+    return out
 
 
 def main() -> int:
@@ -274,6 +340,30 @@ def main() -> int:
             vs[n] = {"other": o, "ratio": res[n]["rps"] / res[o]["rps"], "pairs": spread(pr), "pair_ratios": pr}
             print(f"  {n} / {o} (side by side, adjacent slices): {vs[n]['ratio']:.2f}x; pairs: median "
                   f"{vs[n]['pairs']['median']:.2f}x, range {vs[n]['pairs']['min']:.2f}..{vs[n]['pairs']['max']:.2f}x")
+    audit = {}
+    for n in names:
+        if "max_cost_vs" in by[n]["targets"] and by[n]["targets"]["max_cost_vs"][0] in res:
+            a = audit[n] = audit_cost(work, n, res, by, int(conns))
+            p = a["pairs"]
+            print(f"  audit cost = 1 - on/off: {a['cost']:.1%} ({a['on_rps']:.0f} req/s with the audit on, "
+                  f"{a['off_rps']:.0f} off, two processes alike but for --audit, adjacent slices, the order "
+                  f"swapped every other round; {a['us_per_request']:+.1f} us a request); pairs: median "
+                  f"{p['median']:.1%}, quartiles {p['q1']:.1%}..{p['q3']:.1%}, range {p['min']:.1%}..{p['max']:.1%}")
+            if a["on_cpu"] and a["off_cpu"]:
+                c1, c0 = a["on_cpu"], a["off_cpu"]
+                print(f"  server CPU (its own, /proc/PID/stat) in the slices: audit on {c1['cpu_share']:.0%} of a core, "
+                      f"{c1['cpu_us_per_request']:.1f} us a request; audit off {c0['cpu_share']:.0%} of a core, "
+                      f"{c0['cpu_us_per_request']:.1f} us a request"
+                      + ("  (the audit-on server leaves its core idle part of the time: it waits, e.g. on the "
+                         "commit's fsync, rather than computes)" if c1["cpu_share"] < 0.85 * c0["cpu_share"] else ""))
+            if "events" in a:
+                print(f"  audit on: {a['events']} GetResourceApiKey events recorded (all events: {a['events_all']}) "
+                      f"for {a['responses']} responses counted by wrk (warm-up and sample included; up to "
+                      f"{a['slack']} more in flight when wrk stopped); API keys released (its /metrics): "
+                      f"{fmt(a['released_on'], 0)}; `warrant audit verify`: {a.get('verify')}")
+                print(f"  audit off: {a['events_off']} events recorded for {fmt(a['released_off'], 0)} API keys released")
+            else:
+                print("  !! the audit events were not counted (see the run's audit-count-*.json)")
     print()
     if rate_names:
         print(f"constant rate (oha -q, latency-corrected), {lat_runs} x {secs} s (after 1 s of oha start-up) each: "
@@ -349,6 +439,21 @@ def main() -> int:
                            + ", ".join(f"{f['p99_ms']:.2f}" for f in r_["half"])
                            + f" ms; achieved {achieved:.0%} of the rate); baseline: "
                            f"{r_['half_control_p99_ms']:.3f} ms at the same rate, {own['p99_ms']:.3f} ms at 50% of its own max"))
+        if n in audit:
+            a = audit[n]
+            p = a["pairs"]
+            checks.append((f"{n}: audit cost = 1 - on/off <= {a['limit']:.0%} of GetResourceApiKey's req/s",
+                           a["cost"] <= a["limit"],
+                           f"{a['cost']:.1%} (on {a['on_rps']:.0f} / off {a['off_rps']:.0f} req/s; pairs "
+                           f"median {p['median']:.1%}, range {p['min']:.1%}..{p['max']:.1%})"))
+            recorded = ("events" in a and a["responses"] <= a["events"] <= a["responses"] + a["slack"]
+                        and (a["released_on"] is None or a["events"] >= a["released_on"])
+                        and a["events_off"] == 0 and a["verify_rc"] == 0)
+            checks.append((f"{n}: every response recorded (audit-on events >= responses counted and >= API keys "
+                           f"released; audit-off none; the on chain verifies)", recorded,
+                           (f"{a['events']} events for {a['responses']} responses (up to {a['slack']} more in "
+                            f"flight), {fmt(a['released_on'], 0)} released; audit off: {a['events_off']} events; "
+                            f"verify: {a.get('verify')}") if "events" in a else "events not counted"))
         if n in vs:
             o, want = t["min_vs"]
             v = vs[n]
@@ -395,7 +500,7 @@ def main() -> int:
     if out:
         with open(out, "w") as f:
             json.dump({
-                "workloads": res, "vs": vs, "baseline_all_rps": hello_all_rps,
+                "workloads": res, "vs": vs, "audit": audit, "baseline_all_rps": hello_all_rps,
                 "baseline_own_half_rate": hello_half_target, "baseline_own_half": own,
                 "startup": start, "quiet_cpu_busy": quiet, "others_cpu_share": others,
                 "loadavg_before": lb, "loadavg_after": la,

@@ -17,14 +17,26 @@
       used twice unless a run outgrows its pool, which its result then reports). Sends
       each workload's request once and fails unless it is answered 200. Writes
       WORK/workloads.json (the selected workloads with their targets) and calls `sign`.
+      apikey-audit (which brings along apikey-noaudit) is the apikey request sent to
+      two warrant processes of its own, audit on and off (bench/run starts them after
+      the set-up on copies of the data dir): their ports come from WORK/ports.json
+      ({"audit-on": PORT, "audit-off": PORT}) and their samples are sent by `check`.
+  workloads.py check WORK KEY_ID SECRET "NAME ..."
+      Sends the sample request of each workload NAME (those with a process of their own)
+      once; fails unless it is answered 200.
+  workloads.py audit-count DB
+      Prints {"events": N, "apikey_success": M} for the SQLite database DB (read-only):
+      all audit events, and the successful GetResourceApiKey ones.
   workloads.py sign WORK PORT KEY_ID SECRET
       (Re-)signs the fixed requests (X-Amz-Date now) and writes, per workload NAME,
       wl-NAME.lua (wrk), wl-NAME.headers (oha -H lines) and wl-NAME.body (oha -D).
   workloads.py list WORK
-      One line per selected workload, in run order: NAME URL LUA RATE BASELINE, where
-      RATE is 1 when it gets a constant-rate (p99) run and BASELINE is the workload
+      One line per selected workload, in run order: NAME URL LUA RATE BASELINE ALT, where
+      RATE is 1 when it gets a constant-rate (p99) run, BASELINE is the workload
       whose baseline slice it shares (itself, except oidc, which runs right after m2m
-      and is compared with it side by side).
+      and is compared with it side by side, and apikey-noaudit, likewise with
+      apikey-audit) and ALT is 1 when it runs before that workload every other round
+      (apikey-noaudit: the on/off order alternates, so a drift favours neither).
 
 Every request of a workload except oidc is SigV4-signed (bench/sigv4.py) and replayed.
 The JWT workloads replay one user token each: warrant keeps no memo of validated user
@@ -78,6 +90,23 @@ WORKLOADS: dict[str, dict] = {
         "path": "/identities/api-key",
         "targets": {"min_ratio": 0.25, "max_p99_ms": 2.0},
     },
+    # The audit trail's cost (issue 6): the apikey request against two processes of their
+    # own on copies of one data dir, alike but for --audit; the off slice runs right
+    # after the on slice, the order swapped every other round; cost = 1 - on / off.
+    "apikey-audit": {
+        "label": "GetResourceApiKey, audit on",
+        "path": "/identities/api-key",
+        "targets": {"max_cost_vs": ["apikey-noaudit", 0.15]},
+        "server": "audit-on",
+    },
+    "apikey-noaudit": {
+        "label": "GetResourceApiKey, audit off",
+        "path": "/identities/api-key",
+        "targets": {},
+        "server": "audit-off",
+        "baseline": "apikey-audit",
+        "alternate": True,
+    },
     "apikey-fresh": {
         "label": "GetResourceApiKey, fresh WAT each",
         "path": "/identities/api-key",
@@ -117,6 +146,10 @@ def body_of(name: str, wat: str | None, user_tokens: dict[str, str] | None = Non
         "wat-user": lambda: {"workloadName": WORKLOAD, "userId": USER_ID},
         "apikey": lambda: {"workloadIdentityToken": wat,
                            "resourceCredentialProviderName": APIKEY_PROVIDER},
+        "apikey-audit": lambda: {"workloadIdentityToken": wat,
+                                 "resourceCredentialProviderName": APIKEY_PROVIDER},
+        "apikey-noaudit": lambda: {"workloadIdentityToken": wat,
+                                   "resourceCredentialProviderName": APIKEY_PROVIDER},
         "apikey-fresh": lambda: {"workloadIdentityToken": wat,
                                  "resourceCredentialProviderName": APIKEY_PROVIDER},
         "m2m": lambda: {"workloadIdentityToken": wat,
@@ -210,16 +243,23 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
         selected = selected + ["oidc"]
     if "oidc" in selected and "m2m" not in selected:
         raise SystemExit("workloads.py: oidc is measured side by side with m2m; select m2m")
+    if "apikey-audit" in selected and "apikey-noaudit" not in selected:
+        selected = selected + ["apikey-noaudit"]
+    if "apikey-noaudit" in selected and "apikey-audit" not in selected:
+        raise SystemExit("workloads.py: apikey-noaudit is measured side by side with apikey-audit; "
+                         "select apikey-audit")
     order = [n for n in WORKLOADS if n in selected]
+    servers = server_ports(work) if any("server" in WORKLOADS[n] for n in order) else {}
     signer = Signer(port, key_id, secret)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     state: dict = {"port": port, "workloads": []}
     call(conn, signer, "/identities/CreateWorkloadIdentity", {"name": WORKLOAD}, (201, 409))
     wat = None
-    if any(n in order for n in ("apikey", "apikey-fresh", "m2m")):
+    apikey_names = ("apikey", "apikey-audit", "apikey-noaudit", "apikey-fresh")
+    if any(n in order for n in apikey_names + ("m2m",)):
         wat = call(conn, signer, "/identities/GetWorkloadAccessToken",
                    {"workloadName": WORKLOAD})["workloadAccessToken"]
-    if "apikey" in order or "apikey-fresh" in order:
+    if any(n in order for n in apikey_names):
         call(conn, signer, "/identities/CreateApiKeyCredentialProvider",
              {"name": APIKEY_PROVIDER, "apiKey": "bench-api-key-0123456789abcdef0123456789"}, (201, 409))
     oidc = None
@@ -253,7 +293,15 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
     for name in order:
         w = WORKLOADS[name]
         entry = {"name": name, "label": w["label"], "targets": w["targets"],
-                 "baseline": w.get("baseline", name), "rate": "max_p99_ms" in w["targets"]}
+                 "baseline": w.get("baseline", name), "rate": "max_p99_ms" in w["targets"],
+                 "alternate": bool(w.get("alternate"))}
+        wport = port
+        if "server" in w:
+            # A warrant process of its own (bench/run starts it after the set-up, on a
+            # copy of the data dir): its port is in WORK/ports.json; its sample is sent
+            # by `check` once it runs.
+            wport = servers[w["server"]]
+            entry.update(server=w["server"], port=wport)
         if name == "oidc":
             basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
             entry.update(url=oidc["issuer"] + w["path"], path=w["path"],
@@ -262,7 +310,7 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
                                   "content-type": "application/x-www-form-urlencoded",
                                   "authorization": f"Basic {basic}"})
         else:
-            entry.update(url=f"http://127.0.0.1:{port}{w['path']}", path=w["path"],
+            entry.update(url=f"http://127.0.0.1:{wport}{w['path']}", path=w["path"],
                          body=json.dumps(body_of(name, wat, user_tokens), separators=(",", ":")))
             if "jwt" in w:
                 entry.update(jwt=w["jwt"], issuer=issuer)
@@ -292,15 +340,56 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
         json.dump(state, f, indent=2)
     sign(work, port, key_id, secret)
     # Each workload's request once, as it will be sent; the M2M one fills the cache.
+    # (Those of the workloads with a server of their own: `check`, once it runs.)
     for e in state["workloads"]:
-        headers = e["headers"] if "headers" in e else signer.sign(e["path"], e["body"])
-        port_of = int(headers["host"].rsplit(":", 1)[1])
-        status, text = send(port_of, e["path"], headers, e["body"])
-        if status != 200:
-            raise SystemExit(f"workloads.py: the {e['name']} sample was answered {status}: {text[:300]}")
-        if "jwt" in e:
-            check_jwt_sample(e["name"], text, e["issuer"])
-        print(f"[bench] sample {e['name']}: {status} {text[:80]}...", file=sys.stderr)
+        if "server" not in e:
+            send_sample(e, signer)
+
+
+def send_sample(e: dict, signer: Signer) -> None:
+    """The workload's request once, as it will be sent; fails unless answered 200."""
+    headers = e["headers"] if "headers" in e else signer.sign(e["path"], e["body"])
+    port_of = int(headers["host"].rsplit(":", 1)[1])
+    status, text = send(port_of, e["path"], headers, e["body"])
+    if status != 200:
+        raise SystemExit(f"workloads.py: the {e['name']} sample was answered {status}: {text[:300]}")
+    if "jwt" in e:
+        check_jwt_sample(e["name"], text, e["issuer"])
+    print(f"[bench] sample {e['name']}: {status} {text[:80]}...", file=sys.stderr)
+
+
+def check(work: str, key_id: str, secret: str, names: list[str]) -> None:
+    """The samples of the workloads NAMES (those with a warrant process of their own)."""
+    with open(os.path.join(work, "workloads.json")) as f:
+        state = json.load(f)
+    for e in state["workloads"]:
+        if e["name"] in names:
+            send_sample(e, Signer(e.get("port", state["port"]), key_id, secret))
+
+
+def server_ports(work: str) -> dict[str, int]:
+    """WORK/ports.json: the ports of the extra warrant processes ({"audit-on": P, ...})."""
+    try:
+        with open(os.path.join(work, "ports.json")) as f:
+            return {k: int(v) for k, v in json.load(f).items()}
+    except OSError:
+        raise SystemExit("workloads.py: apikey-audit needs WORK/ports.json (the ports of the "
+                         "audit-on and audit-off processes; bench/run writes it)") from None
+
+
+def audit_count(db: str) -> dict:
+    """Audit events in the SQLite database DB (read-only): all, and the successful
+    GetResourceApiKey ones (by the event JSON's members, docs/contracts/audit.md)."""
+    import sqlite3
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        total = conn.execute("SELECT COUNT(*) FROM audit_events").fetchone()[0]
+        apikey = conn.execute(
+            "SELECT COUNT(*) FROM audit_events WHERE json_extract(event, '$.operation') = "
+            "'GetResourceApiKey' AND json_extract(event, '$.outcome') = 'success'").fetchone()[0]
+    finally:
+        conn.close()
+    return {"events": total, "apikey_success": apikey}
 
 
 def check_jwt_sample(name: str, text: str, issuer: str) -> None:
@@ -325,9 +414,11 @@ def check_jwt_sample(name: str, text: str, issuer: str) -> None:
 def sign(work: str, port: int, key_id: str, secret: str) -> None:
     with open(os.path.join(work, "workloads.json")) as f:
         state = json.load(f)
-    signer = Signer(port, key_id, secret)
+    signers: dict[int, Signer] = {}
     for e in state["workloads"]:
         name = e["name"]
+        p = e.get("port", port)
+        signer = signers.get(p) or signers.setdefault(p, Signer(p, key_id, secret))
         if e.get("pool"):
             lua = POOL_LUA % {"dir": lua_str(work), "path": lua_str(e["path"])} + WRK_DONE
             headers = None
@@ -353,6 +444,12 @@ def main(argv: list[str]) -> int:
     if cmd == "needs-rate" and len(argv) == 3:
         names = argv[2].split()
         return 0 if any("max_p99_ms" in WORKLOADS.get(n, {}).get("targets", {}) for n in names) else 1
+    if cmd == "check" and len(argv) == 6:
+        check(argv[2], argv[3], argv[4], argv[5].split())
+        return 0
+    if cmd == "audit-count" and len(argv) == 3:
+        print(json.dumps(audit_count(argv[2])))
+        return 0
     if cmd == "sign" and len(argv) == 6:
         sign(argv[2], int(argv[3]), argv[4], argv[5])
         return 0
@@ -360,7 +457,7 @@ def main(argv: list[str]) -> int:
         with open(os.path.join(argv[2], "workloads.json")) as f:
             for e in json.load(f)["workloads"]:
                 print(e["name"], e["url"], os.path.join(argv[2], f"wl-{e['name']}.lua"),
-                      int(e["rate"]), e["baseline"])
+                      int(e["rate"]), e["baseline"], int(e.get("alternate", False)))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -17,8 +17,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    AccessKeyRecord, AuditCheckpoint, AuditQuery, AuditRow, ChainFn, Kind, Millis, NewAuditEvent,
-    ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store, VaultEntry,
+    AccessKeyRecord, AuditCheckpoint, AuditHead, AuditQuery, AuditRow, ChainFn, Kind, Millis,
+    NewAuditEvent, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store, VaultEntry,
 };
 
 type ResourceKey = (String, Kind, String);
@@ -283,7 +283,7 @@ impl Store for CachedStore {
         self.inner.list_audit(q).await
     }
 
-    async fn audit_heads_to_checkpoint(&self) -> Result<Vec<AuditRow>> {
+    async fn audit_heads_to_checkpoint(&self) -> Result<Vec<AuditHead>> {
         self.inner.audit_heads_to_checkpoint().await
     }
 

@@ -206,8 +206,9 @@ pub trait Store: Send + Sync + 'static {
         -> Result<Vec<AuditRow>>;
     /// Events matching `q`, ordered by `id` (the order of commits).
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>>;
-    /// Accounts whose newest event is newer than their newest checkpoint: that event.
-    async fn audit_heads_to_checkpoint(&self) -> Result<Vec<AuditRow>>;
+    /// Accounts whose newest event is newer than their newest checkpoint: that event's
+    /// account, seq and hash.
+    async fn audit_heads_to_checkpoint(&self) -> Result<Vec<AuditHead>>;
     async fn insert_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<()>;
     /// Checkpoints (of one account, or all), ordered by account and seq.
     async fn list_audit_checkpoints(
@@ -237,6 +238,7 @@ pub struct NewAuditEvent {
 /// A stored audit event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRow {
+    /// The commit order (0 in what `append_audit` returns).
     pub id: i64,
     pub account_id: String,
     pub seq: i64,
@@ -265,6 +267,14 @@ pub struct AuditQuery {
     /// At most this many; with `newest`, the newest ones (still returned oldest first).
     pub limit: u32,
     pub newest: bool,
+}
+
+/// Where an account's chain stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditHead {
+    pub account_id: String,
+    pub seq: i64,
+    pub hash: Vec<u8>,
 }
 
 /// A signed statement that an account's chain reached `seq` with `hash`.

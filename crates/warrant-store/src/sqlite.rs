@@ -19,8 +19,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessKeyRecord, AuditCheckpoint, AuditQuery, AuditRow, ChainFn, Kind, Millis, NewAuditEvent,
-    ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store, StoreError, VaultEntry,
+    AccessKeyRecord, AuditCheckpoint, AuditHead, AuditQuery, AuditRow, ChainFn, Kind, Millis,
+    NewAuditEvent, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store, StoreError,
+    VaultEntry,
 };
 
 /// Tunables of the SQLite backend.
@@ -579,6 +580,9 @@ impl Store for SqliteStore {
         events: &[NewAuditEvent],
         chain: ChainFn,
     ) -> Result<Vec<AuditRow>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut conn = self.writer.acquire().await.map_err(db_err)?;
         // IMMEDIATE: take the write lock before reading the chain heads, so another
         // process appending at the same time cannot fork a chain.
@@ -587,46 +591,34 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         let result: Result<Vec<AuditRow>> = async {
+            // Heads of the batch's accounts: the heads table, else the newest checkpoint
+            // (every event pruned), else the start of a chain.
             let mut heads: std::collections::HashMap<&str, (i64, Vec<u8>)> = Default::default();
+            for e in events {
+                if heads.contains_key(e.account_id.as_str()) {
+                    continue;
+                }
+                let row = sqlx::query(
+                    "SELECT seq, hash FROM audit_heads WHERE account_id = ?1 \
+                     UNION ALL SELECT seq, hash FROM audit_checkpoints WHERE account_id = ?1 \
+                     ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(&e.account_id)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+                let head = row
+                    .map(|r| (r.get::<i64, _>(0), r.get::<Vec<u8>, _>(1)))
+                    .unwrap_or((0, vec![0u8; 32]));
+                heads.insert(e.account_id.as_str(), head);
+            }
             let mut out = Vec::with_capacity(events.len());
             for e in events {
-                if !heads.contains_key(e.account_id.as_str()) {
-                    let row = sqlx::query(
-                        "SELECT seq, hash FROM audit_events WHERE account_id = ?1 \
-                         UNION ALL SELECT seq, hash FROM audit_checkpoints WHERE account_id = ?1 \
-                         ORDER BY seq DESC LIMIT 1",
-                    )
-                    .bind(&e.account_id)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                    let head = row
-                        .map(|r| (r.get::<i64, _>(0), r.get::<Vec<u8>, _>(1)))
-                        .unwrap_or((0, vec![0u8; 32]));
-                    heads.insert(e.account_id.as_str(), head);
-                }
                 let head = heads.get_mut(e.account_id.as_str()).expect("head");
                 let seq = head.0 + 1;
                 let hash = chain(&e.account_id, seq, &head.1, &e.event);
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO audit_events (account_id, seq, time_ms, operation, workload, user_key, provider, event, prev_hash, hash) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
-                )
-                .bind(&e.account_id)
-                .bind(seq)
-                .bind(e.time_ms)
-                .bind(&e.operation)
-                .bind(&e.workload)
-                .bind(&e.user_key)
-                .bind(&e.provider)
-                .bind(&e.event)
-                .bind(&head.1)
-                .bind(&hash)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db_err)?;
                 out.push(AuditRow {
-                    id,
+                    id: 0,
                     account_id: e.account_id.clone(),
                     seq,
                     time_ms: e.time_ms,
@@ -639,6 +631,50 @@ impl Store for SqliteStore {
                     hash,
                 });
                 head.0 = seq;
+            }
+            // One statement per chunk of rows: the driver's round trip costs more than
+            // a row.
+            for chunk in out.chunks(256) {
+                let mut sql = String::from(
+                    "INSERT INTO audit_events (account_id, seq, time_ms, operation, workload, user_key, provider, event, prev_hash, hash) VALUES ",
+                );
+                for n in 0..chunk.len() {
+                    let b = n * 10;
+                    if n > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!(
+                        "(?{},?{},?{},?{},?{},?{},?{},?{},?{},?{})",
+                        b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10
+                    ));
+                }
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q
+                        .bind(&r.account_id)
+                        .bind(r.seq)
+                        .bind(r.time_ms)
+                        .bind(&r.operation)
+                        .bind(&r.workload)
+                        .bind(&r.user_key)
+                        .bind(&r.provider)
+                        .bind(&r.event)
+                        .bind(&r.prev_hash)
+                        .bind(&r.hash);
+                }
+                q.execute(&mut *conn).await.map_err(db_err)?;
+            }
+            for (account, (seq, hash)) in &heads {
+                sqlx::query(
+                    "INSERT INTO audit_heads (account_id, seq, hash) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                )
+                .bind(account)
+                .bind(seq)
+                .bind(hash)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
             }
             Ok(out)
         }
@@ -713,17 +749,22 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    async fn audit_heads_to_checkpoint(&self) -> Result<Vec<AuditRow>> {
+    async fn audit_heads_to_checkpoint(&self) -> Result<Vec<AuditHead>> {
         let rows = sqlx::query(
-            "SELECT e.id, e.account_id, e.seq, e.time_ms, e.operation, e.workload, e.user_key, e.provider, e.event, e.prev_hash, e.hash \
-             FROM audit_events e \
-             WHERE e.seq = (SELECT MAX(seq) FROM audit_events WHERE account_id = e.account_id) \
-             AND e.seq > COALESCE((SELECT MAX(seq) FROM audit_checkpoints c WHERE c.account_id = e.account_id), 0)",
+            "SELECT h.account_id, h.seq, h.hash FROM audit_heads h \
+             WHERE h.seq > COALESCE((SELECT MAX(seq) FROM audit_checkpoints c WHERE c.account_id = h.account_id), 0)",
         )
         .fetch_all(&self.writer)
         .await
         .map_err(db_err)?;
-        Ok(rows.iter().map(audit_row).collect())
+        Ok(rows
+            .iter()
+            .map(|r| AuditHead {
+                account_id: r.get(0),
+                seq: r.get(1),
+                hash: r.get(2),
+            })
+            .collect())
     }
 
     async fn insert_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<()> {

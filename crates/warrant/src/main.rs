@@ -331,9 +331,11 @@ fn create_private_db_file(url: &str) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let serve_args = match &cli.command {
         Command::Serve(a) => (**a).clone(),
-        // Admin commands check authorizer URLs with the same guard as the server.
+        // Admin commands check authorizer URLs with the same guard as the server, and
+        // mirror the audit events they write where the server does.
         _ => ServeArgs {
             outbound_allow: std::env::var("WARRANT_OUTBOUND_ALLOW").ok(),
+            audit_mirror: std::env::var("WARRANT_AUDIT_MIRROR").ok(),
             ..Default::default()
         },
     };

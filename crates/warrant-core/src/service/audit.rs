@@ -477,15 +477,17 @@ impl Service {
         if let Some(c) = req.caller {
             caller.insert("name".into(), json!(c.name));
         }
-        let ev = json!({
+        let mut ev = json!({
             "time": rfc3339(self.now()),
             "requestId": trunc(&meta.request_id),
             "source": trunc(&meta.source),
-            "caller": caller,
             "operation": req.operation,
             "outcome": "failure",
             "errorType": req.error_type,
         });
+        if !caller.is_empty() {
+            ev["caller"] = Value::Object(caller);
+        }
         let event = NewAuditEvent {
             account_id: account,
             time_ms: self.now(),

@@ -15,6 +15,14 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_time ON audit_events (account_id, time_ms);
 
+-- Each account's newest event: where the next append continues, read by primary key.
+-- Not trusted by verification, which walks the events themselves.
+CREATE TABLE audit_heads (
+    account_id  TEXT    PRIMARY KEY,
+    seq         INTEGER NOT NULL,
+    hash        BLOB    NOT NULL
+);
+
 CREATE TABLE audit_checkpoints (
     account_id  TEXT    NOT NULL,
     seq         INTEGER NOT NULL,
