@@ -273,7 +273,7 @@ impl Store for CachedStore {
     // The audit trail is append-only and read rarely: nothing to cache.
     async fn append_audit(
         &self,
-        events: &[NewAuditEvent],
+        events: Vec<NewAuditEvent>,
         chain: ChainFn,
     ) -> Result<Vec<AuditRow>> {
         self.inner.append_audit(events, chain).await

@@ -202,8 +202,11 @@ pub trait Store: Send + Sync + 'static {
     /// Append audit events in one transaction: each gets the next `seq` of its account
     /// and `hash = chain(account, seq, prev_hash, event)`, chained to the account's
     /// newest event (or checkpoint, after a prune). Committed before this returns.
-    async fn append_audit(&self, events: &[NewAuditEvent], chain: ChainFn)
-        -> Result<Vec<AuditRow>>;
+    async fn append_audit(
+        &self,
+        events: Vec<NewAuditEvent>,
+        chain: ChainFn,
+    ) -> Result<Vec<AuditRow>>;
     /// Events matching `q`, ordered by `id` (the order of commits).
     async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRow>>;
     /// Accounts whose newest event is newer than their newest checkpoint: that event's

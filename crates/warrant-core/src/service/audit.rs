@@ -157,8 +157,29 @@ async fn write_loop(
     let mut out: Option<Box<dyn tokio::io::AsyncWrite + Unpin + Send>> = None;
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 512).await > 0 {
-        let events: Vec<NewAuditEvent> = batch.iter().map(|p| p.event.clone()).collect();
-        let got = store.append_audit(&events, chain_hash).await;
+        // Let the requests that are ready run first, so their events join this commit:
+        // one commit (and its fsync) per batch, not per event.
+        for _ in 0..4 {
+            if batch.len() >= 512 {
+                break;
+            }
+            tokio::task::yield_now().await;
+            let before = batch.len();
+            while batch.len() < 512 {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            if batch.len() == before {
+                break;
+            }
+        }
+        metrics::counter!("warrant_audit_batches_total").increment(1);
+        metrics::counter!("warrant_audit_events_total").increment(batch.len() as u64);
+        let (events, waiters): (Vec<NewAuditEvent>, Vec<_>) =
+            batch.drain(..).map(|p| (p.event, p.done)).unzip();
+        let got = store.append_audit(events, chain_hash).await;
         let answer = got.as_ref().map(|_| ()).map_err(|e| e.to_string());
         if let (Ok(rows), Some(m)) = (&got, &mirror) {
             if out.is_none() {
@@ -176,8 +197,8 @@ async fn write_loop(
                 let _ = w.flush().await;
             }
         }
-        for p in batch.drain(..) {
-            let _ = p.done.send(answer.clone());
+        for done in waiters {
+            let _ = done.send(answer.clone());
         }
     }
 }
@@ -301,10 +322,66 @@ fn trunc(s: &str) -> String {
     s.chars().take(256).collect()
 }
 
-fn user_json(u: &UserKey) -> Value {
-    match u {
-        UserKey::UserId { user_id } => json!({ "userId": user_id }),
-        UserKey::Jwt { iss, sub } => json!({ "iss": iss, "sub": sub }),
+/// An event as stored: members in alphabetical order (the JSON text is what the hash
+/// covers, and readers expect sorted keys); absent members are left out.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventDoc<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller: Option<CallerDoc<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow: Option<String>,
+    operation: &'a str,
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
+    request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<Vec<String>>,
+    source: String,
+    time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_source: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<UserDoc<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workload: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallerDoc<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum UserDoc<'a> {
+    #[serde(rename_all = "camelCase")]
+    Id {
+        user_id: &'a str,
+    },
+    Jwt {
+        iss: &'a str,
+        sub: &'a str,
+    },
+}
+
+impl<'a> UserDoc<'a> {
+    fn of(u: &'a UserKey) -> Self {
+        match u {
+            UserKey::UserId { user_id } => UserDoc::Id { user_id },
+            UserKey::Jwt { iss, sub } => UserDoc::Jwt { iss, sub },
+        }
     }
 }
 
@@ -365,93 +442,79 @@ impl Service {
         if !(op.is_mutation() || op.is_data_plane() || denied) {
             return r;
         }
-        let mut ev = Map::new();
-        let s = |v: &str| Value::String(trunc(v));
         let member = |name: &str| input.get(name).and_then(Value::as_str);
-        ev.insert("time".into(), json!(rfc3339(self.now())));
-        ev.insert("requestId".into(), s(&meta.request_id));
-        ev.insert("source".into(), s(&meta.source));
-        ev.insert(
-            "caller".into(),
-            json!({ "accessKeyId": caller.access_key_id, "name": caller.name }),
-        );
-        ev.insert("operation".into(), json!(op.name()));
         let name = member("name");
         let is_workload_op = op.name().contains("WorkloadIdentit");
         let is_provider_op = op.name().contains("CredentialProvider");
         let workload = details
             .workload
-            .clone()
             .or_else(|| member("workloadName").map(trunc))
             .or_else(|| name.filter(|_| is_workload_op).map(trunc));
         let provider = details
             .provider
-            .clone()
             .or_else(|| member("resourceCredentialProviderName").map(trunc))
             .or_else(|| name.filter(|_| is_provider_op).map(trunc));
-        let user = details.user.clone().or_else(|| {
+        let user = details.user.or_else(|| {
             (op == Operation::GetWorkloadAccessTokenForUserId)
                 .then(|| member("userId"))
                 .flatten()
                 .map(|u| UserKey::UserId { user_id: trunc(u) })
         });
-        if let Some(w) = &workload {
-            ev.insert("workload".into(), json!(w));
-        }
-        if let Some(u) = &user {
-            ev.insert("user".into(), user_json(u));
-        }
-        if let Some(p) = &provider {
-            ev.insert("provider".into(), json!(p));
-        }
-        if !op.is_data_plane() {
-            if let Some(res) = member("resourceArn").or(name).or(member("workloadName")) {
-                ev.insert("resource".into(), s(res));
-            }
-        }
-        if op == Operation::GetResourceOauth2Token {
-            if let Some(Value::Array(a)) = input.get("scopes") {
-                let scopes: Vec<Value> = a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .take(100)
-                    .map(s)
-                    .collect();
-                ev.insert("scopes".into(), Value::Array(scopes));
-            }
-            if let Some(f) = member("oauth2Flow") {
-                ev.insert("flow".into(), s(f));
-            }
-            if let Some(t) = details.token_source {
-                ev.insert("tokenSource".into(), json!(t));
-            }
-        }
+        let oauth = op == Operation::GetResourceOauth2Token;
+        let now = self.now();
+        let mut doc = EventDoc {
+            caller: Some(CallerDoc {
+                access_key_id: Some(&caller.access_key_id),
+                name: Some(&caller.name),
+            }),
+            error_type: None,
+            flow: member("oauth2Flow").filter(|_| oauth).map(trunc),
+            operation: op.name(),
+            outcome: "success",
+            provider: provider.as_deref(),
+            request_id: trunc(&meta.request_id),
+            resource: (!op.is_data_plane())
+                .then(|| member("resourceArn").or(name).or(member("workloadName")))
+                .flatten()
+                .map(trunc),
+            scopes: match input.get("scopes") {
+                Some(Value::Array(a)) if oauth => Some(
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .take(100)
+                        .map(trunc)
+                        .collect(),
+                ),
+                _ => None,
+            },
+            source: trunc(&meta.source),
+            time: rfc3339(now),
+            token_sha256: None,
+            token_source: details.token_source.filter(|_| oauth),
+            user: user.as_ref().map(UserDoc::of),
+            workload: workload.as_deref(),
+        };
         match &r {
             Ok(out) => {
-                ev.insert("outcome".into(), json!("success"));
                 let released = ["workloadAccessToken", "apiKey", "accessToken"]
                     .iter()
                     .find_map(|k| out.get(*k).and_then(Value::as_str));
-                if let Some(t) = released {
-                    ev.insert(
-                        "tokenSha256".into(),
-                        json!(hex::encode(Sha256::digest(t.as_bytes()))),
-                    );
-                }
+                doc.token_sha256 = released.map(|t| hex::encode(Sha256::digest(t.as_bytes())));
             }
             Err(e) => {
-                ev.insert("outcome".into(), json!("failure"));
-                ev.insert("errorType".into(), json!(e.aws_type()));
+                doc.outcome = "failure";
+                doc.error_type = Some(e.aws_type());
             }
         }
+        let text = serde_json::to_string(&doc).expect("an event serialises");
         let event = NewAuditEvent {
             account_id: caller.account_id.clone(),
-            time_ms: self.now(),
+            time_ms: now,
             operation: op.name().to_string(),
-            workload,
             user_key: user.as_ref().map(UserKey::vault_key),
+            workload,
             provider,
-            event: Value::Object(ev).to_string(),
+            event: text,
         };
         match self.audit.record(&self.store, event).await {
             Ok(()) => r,
@@ -470,32 +533,36 @@ impl Service {
             .caller
             .map(|c| c.account_id.clone())
             .unwrap_or_else(|| "-".into());
-        let mut caller = Map::new();
-        if let Some(id) = req.access_key_id {
-            caller.insert("accessKeyId".into(), json!(trunc(id)));
-        }
-        if let Some(c) = req.caller {
-            caller.insert("name".into(), json!(c.name));
-        }
-        let mut ev = json!({
-            "time": rfc3339(self.now()),
-            "requestId": trunc(&meta.request_id),
-            "source": trunc(&meta.source),
-            "operation": req.operation,
-            "outcome": "failure",
-            "errorType": req.error_type,
+        let caller = (req.access_key_id.is_some() || req.caller.is_some()).then(|| CallerDoc {
+            access_key_id: req.access_key_id,
+            name: req.caller.map(|c| c.name.as_str()),
         });
-        if !caller.is_empty() {
-            ev["caller"] = Value::Object(caller);
-        }
+        let now = self.now();
+        let doc = EventDoc {
+            caller,
+            error_type: Some(req.error_type),
+            flow: None,
+            operation: req.operation,
+            outcome: "failure",
+            provider: None,
+            request_id: trunc(&meta.request_id),
+            resource: None,
+            scopes: None,
+            source: trunc(&meta.source),
+            time: rfc3339(now),
+            token_sha256: None,
+            token_source: None,
+            user: None,
+            workload: None,
+        };
         let event = NewAuditEvent {
             account_id: account,
-            time_ms: self.now(),
+            time_ms: now,
             operation: req.operation.to_string(),
             workload: None,
             user_key: None,
             provider: None,
-            event: ev.to_string(),
+            event: serde_json::to_string(&doc).expect("an event serialises"),
         };
         let _ = self.audit.record(&self.store, event).await;
     }
