@@ -245,7 +245,8 @@ impl Store for CachedStore {
 
     // Signing keys and vault entries are not cached here: the service keeps its own
     // parsed keys and opened tokens. Their writes touch no cached row, so they do not
-    // bump the generation here (the data-version watcher still sees the commit).
+    // bump the generation here (nor does the data version, which shows only other
+    // processes' commits).
     async fn insert_signing_key_if_absent(&self, rec: &SigningKeyRecord) -> Result<bool> {
         self.inner.insert_signing_key_if_absent(rec).await
     }

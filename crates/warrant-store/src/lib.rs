@@ -135,8 +135,9 @@ pub trait Store: Send + Sync + 'static {
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Insert unless present; true when this call inserted it.
     async fn meta_put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool>;
-    /// A number that changes whenever any connection or process commits a change;
-    /// `None` when the backend cannot tell (then nothing may be cached).
+    /// A number that changes whenever another process commits a change (this store's
+    /// own writes need not show: the cache accounts for them itself); `None` when the
+    /// backend cannot tell (then nothing may be cached).
     async fn data_version(&self) -> Result<Option<i64>>;
 
     async fn count_access_keys(&self) -> Result<i64>;

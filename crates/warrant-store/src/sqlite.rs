@@ -51,9 +51,6 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// A connection of its own, so `PRAGMA data_version` reports every commit made
-    /// through the other connections and by other processes.
-    watcher: SqlitePool,
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -134,24 +131,11 @@ impl SqliteStore {
             .connect_with(base.clone().read_only(true))
             .await
             .map_err(db_err)?;
-        let watcher = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(db_err)?;
-        Ok(Self {
-            writer,
-            reader,
-            watcher,
-        })
+        Ok(Self { writer, reader })
     }
 
     /// Close both pools, checkpointing the WAL.
     pub async fn close(&self) {
-        self.watcher.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -210,8 +194,13 @@ impl Store for SqliteStore {
     }
 
     async fn data_version(&self) -> Result<Option<i64>> {
+        // Asked on the writer connection: SQLite's data_version changes for commits by
+        // *other* connections, and every write of this process goes through the
+        // writer, so only other processes' commits (the CLI, another node) show here.
+        // (On a separate connection, this process's own audit and vault commits would
+        // flush the read cache every interval.)
         sqlx::query_scalar("PRAGMA data_version")
-            .fetch_one(&self.watcher)
+            .fetch_one(&self.writer)
             .await
             .map(Some)
             .map_err(db_err)
