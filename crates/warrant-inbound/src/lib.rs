@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod date;
 pub mod jwt;
 pub mod sigv4;
 pub mod wat;

@@ -46,7 +46,7 @@
 //! the router should not interpret dot segments differently from it (axum
 //! does not normalise, so such a path just fails to route).
 
-mod date;
+use crate::date;
 mod error;
 
 pub use error::SigV4Error;

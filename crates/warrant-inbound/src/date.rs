@@ -1,8 +1,8 @@
-//! `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`) parsing and formatting.
+//! The UTC timestamps warrant reads and writes: `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`, SigV4)
+//! and RFC 3339 (audit events and their queries).
 //!
-//! Hand-written instead of pulling in `time`/`chrono`: the format is fixed,
-//! always UTC, and all we need is "to unix seconds" and back (the latter only
-//! to build error messages).
+//! Hand-written instead of pulling in `time`/`chrono`: the formats are fixed, always
+//! UTC (RFC 3339 input may carry an offset), and all we need is "to Unix time" and back.
 
 /// Days since 1970-01-01 of the proleptic Gregorian date `y-m-d`.
 ///
@@ -90,9 +90,114 @@ pub(crate) fn format_amz_date(unix: i64) -> String {
     )
 }
 
+/// Format Unix milliseconds as RFC 3339 UTC with milliseconds
+/// (`2026-11-29T03:00:48.623Z`).
+pub fn format_rfc3339_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// Parse RFC 3339 (`2026-11-29T03:00:00Z`; fractions, `t`, a space, and `+hh:mm` /
+/// `-hh:mm` offsets allowed) to Unix milliseconds. `None` for anything else, including
+/// impossible dates; fractions beyond milliseconds are truncated.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let y = i64::from(num(0..4)?);
+    let (mo, d) = (num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo)
+        || d == 0
+        || d > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || sec > 60
+    {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut frac_ms = 0i64;
+    if let Some(f) = rest.strip_prefix('.') {
+        let digits = f.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        for (i, c) in f.bytes().take(3).enumerate().filter(|(i, _)| *i < digits) {
+            frac_ms += i64::from(c - b'0') * [100, 10, 1][i];
+        }
+        rest = &f[digits..];
+    }
+    let offset = match rest.as_bytes() {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let two = |a: u8, b: u8| {
+                (a.is_ascii_digit() && b.is_ascii_digit())
+                    .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+            };
+            let v = (two(*h1, *h2)? * 60 + two(*m1, *m2)?) * 60;
+            if *sign == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + i64::from(h * 3600 + mi * 60 + sec) - offset;
+    Some(secs * 1000 + frac_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_and_refuses() {
+        for ms in [0, 1_795_920_507_775, 951_782_400_000, 4_102_444_800_000, -1] {
+            assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Some(ms), "{ms}");
+        }
+        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-29T04:00:00+01:00"),
+            parse_rfc3339_ms("2026-11-29T03:00:00Z")
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-29T03:00:00.5Z"),
+            parse_rfc3339_ms("2026-11-29T03:00:00Z").map(|t| t + 500)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-29T03:00:00",
+            "2026-11-29T03:00:00.Z",
+            "2026-11-29T03:00:00+1:00",
+        ] {
+            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn civil_anchors() {
