@@ -15,13 +15,28 @@ fn sig_error(e: SigV4Error) -> ApiError {
     ApiError::new(status, t, e.to_string())
 }
 
+/// A request SigV4 refused, with what the audit trail may say of it: the access key id
+/// it named and the key's entry, when it named a known key.
+pub(crate) struct Refused {
+    pub error: ApiError,
+    pub access_key_id: Option<String>,
+    pub entry: Option<Arc<AuthEntry>>,
+}
+
 /// Verify the request's SigV4 signature and return the access key it proves.
 pub(crate) async fn authenticate(
     st: &AppState,
     parts: &Parts,
     body: &[u8],
-) -> Result<Arc<AuthEntry>, ApiError> {
-    let auth = sigv4::parse_authorization(&parts.headers).map_err(sig_error)?;
+) -> Result<Arc<AuthEntry>, Refused> {
+    let refused = |error: ApiError, id: Option<&str>, entry: Option<&Arc<AuthEntry>>| Refused {
+        error,
+        access_key_id: id.map(str::to_string),
+        entry: entry.cloned(),
+    };
+    let auth = sigv4::parse_authorization(&parts.headers)
+        .map_err(|e| refused(sig_error(e), None, None))?;
+    let id = Some(auth.access_key_id.as_str());
     let req = RequestParts {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
@@ -35,14 +50,25 @@ pub(crate) async fn authenticate(
         max_skew_secs: st.settings.sigv4_max_skew.as_secs(),
         now_unix: st.clock.now_millis().div_euclid(1000),
     };
-    sigv4::check_request(&auth, &req, &exp).map_err(sig_error)?;
-    let Some(entry) = st.service.caller_for_key(&auth.access_key_id).await? else {
-        return Err(ApiError::forbidden(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
+    let found = st.service.caller_for_key(&auth.access_key_id).await;
+    let entry = match found {
+        Ok(e) => e,
+        Err(e) => return Err(refused(e.into(), id, None)),
+    };
+    sigv4::check_request(&auth, &req, &exp)
+        .map_err(|e| refused(sig_error(e), id, entry.as_ref()))?;
+    let Some(entry) = entry else {
+        return Err(refused(
+            ApiError::forbidden(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ),
+            id,
+            None,
         ));
     };
     let key = entry.signing_key(&auth.date, &auth.region, &auth.service);
-    sigv4::verify_signature(&auth, &req, &key).map_err(sig_error)?;
+    sigv4::verify_signature(&auth, &req, &key)
+        .map_err(|e| refused(sig_error(e), id, Some(&entry)))?;
     Ok(entry)
 }

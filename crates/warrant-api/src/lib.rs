@@ -345,23 +345,16 @@ async fn run(
     let meta = request_meta(&parts);
     let key = match auth::authenticate(st, &parts, &bytes).await {
         Ok(k) => k,
-        Err(e) => {
+        Err(r) => {
             // Recorded under the key's account when the request named a known key.
-            let akid = warrant_inbound::sigv4::parse_authorization(&parts.headers)
-                .ok()
-                .map(|a| a.access_key_id);
-            let entry = match &akid {
-                Some(id) => st.service.caller_for_key(id).await.ok().flatten(),
-                None => None,
-            };
             let refused = RefusedRequest {
                 operation: op.name(),
-                access_key_id: akid.as_deref(),
-                caller: entry.as_ref().map(|e| &e.caller),
-                error_type: e.error_type,
+                access_key_id: r.access_key_id.as_deref(),
+                caller: r.entry.as_ref().map(|e| &e.caller),
+                error_type: r.error.error_type,
             };
             st.service.record_refused(&refused, &meta).await;
-            return Err(e);
+            return Err(r.error);
         }
     };
     let mut input = parse_json(&bytes)?;
