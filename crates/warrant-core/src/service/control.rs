@@ -104,13 +104,14 @@ fn tags(input: &Input<'_>) -> Result<Vec<(String, String)>> {
         .unwrap_or_default())
 }
 
-/// An opaque page token: the last name of the previous page, for one kind.
-fn encode_token(kind: Kind, last: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("v1\n{}\n{last}", kind.as_str()))
+/// An opaque page token: where the previous page ended (a name, an id), for one
+/// listing (`scope`: a resource kind, `audit`), so a token of one listing is refused by
+/// another.
+pub(super) fn encode_token(scope: &str, last: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1\n{scope}\n{last}"))
 }
 
-fn decode_token(kind: Kind, token: &str) -> Result<String> {
+pub(super) fn decode_token(scope: &str, token: &str) -> Result<String> {
     let bad = || {
         Error::validation("1 validation error detected: Value at 'nextToken' failed to satisfy constraint: Member must be a token returned by a previous call")
     };
@@ -120,7 +121,7 @@ fn decode_token(kind: Kind, token: &str) -> Result<String> {
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let mut parts = text.splitn(3, '\n');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some("v1"), Some(k), Some(last)) if k == kind.as_str() => Ok(last.to_string()),
+        (Some("v1"), Some(k), Some(last)) if k == scope => Ok(last.to_string()),
         _ => Err(bad()),
     }
 }
@@ -378,7 +379,7 @@ impl Service {
     ) -> Result<Value> {
         let limit = i.opt_int("maxResults", 1, max)?.unwrap_or(max) as u32;
         let after = match i.opt_str("nextToken", &StrRule::len(1, 2048))? {
-            Some(t) => Some(decode_token(kind, t)?),
+            Some(t) => Some(decode_token(kind.as_str(), t)?),
             None => None,
         };
         let scope = self.scope(&caller.account_id);
@@ -394,7 +395,7 @@ impl Service {
             .await?;
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
-            rows.last().map(|r| encode_token(kind, &r.name))
+            rows.last().map(|r| encode_token(kind.as_str(), &r.name))
         } else {
             None
         };
@@ -935,10 +936,14 @@ mod tests {
 
     #[test]
     fn page_tokens_round_trip_and_reject_garbage() {
-        let t = encode_token(Kind::WorkloadIdentity, "abc");
-        assert_eq!(decode_token(Kind::WorkloadIdentity, &t).unwrap(), "abc");
-        assert!(decode_token(Kind::ApiKeyProvider, &t).is_err());
-        assert!(decode_token(Kind::WorkloadIdentity, "!!!").is_err());
-        assert!(decode_token(Kind::WorkloadIdentity, "aGVsbG8").is_err());
+        let (wl, ak) = (
+            Kind::WorkloadIdentity.as_str(),
+            Kind::ApiKeyProvider.as_str(),
+        );
+        let t = encode_token(wl, "abc");
+        assert_eq!(decode_token(wl, &t).unwrap(), "abc");
+        assert!(decode_token(ak, &t).is_err());
+        assert!(decode_token(wl, "!!!").is_err());
+        assert!(decode_token(wl, "aGVsbG8").is_err());
     }
 }

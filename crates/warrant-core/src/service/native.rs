@@ -4,13 +4,14 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::control::{body, Operation, WorkloadBody, PROVIDER_NAME, WORKLOAD_NAME};
+use super::control::{
+    body, decode_token, encode_token, Operation, WorkloadBody, PROVIDER_NAME, WORKLOAD_NAME,
+};
 use super::data::canonical;
 use super::{Caller, Service};
 use crate::domain::authorizer::read_authorizers;
 use crate::domain::input::{violation, Input, StrRule};
 use crate::error::Result;
-use base64::Engine;
 use warrant_inbound::wat::UserKey;
 use warrant_store::AuditQuery;
 
@@ -24,17 +25,13 @@ impl Service {
         op: Operation,
         i: &Input<'_>,
     ) -> Result<Value> {
-        let name = i.req_str("workloadName", &WORKLOAD_NAME)?;
-        let list = if op == Operation::PutWorkloadAllowedProviders {
+        let read = || {
             let v = i
                 .opt_str_list("allowedProviders", &PROVIDER_NAME, 0, 100)?
                 .ok_or_else(|| i.missing("allowedProviders"))?;
-            Some(canonical(v))
-        } else {
-            None
+            Ok(canonical(v))
         };
-        let get = op == Operation::GetWorkloadAllowedProviders;
-        self.workload_setting(caller, op, name, get, list, "allowedProviders", |b| {
+        self.workload_setting(caller, op, i, "allowedProviders", read, |b| {
             &mut b.allowed_providers
         })
         .await
@@ -48,8 +45,7 @@ impl Service {
         op: Operation,
         i: &Input<'_>,
     ) -> Result<Value> {
-        let name = i.req_str("workloadName", &WORKLOAD_NAME)?;
-        let list = if op == Operation::PutWorkloadAuthorizers {
+        let read = || {
             i.refuse_unknown(&["workloadName", "authorizers"])?;
             let list = read_authorizers(i)?;
             for (n, a) in list.iter().enumerate() {
@@ -67,33 +63,34 @@ impl Service {
                         )
                     })?;
             }
-            Some(list)
-        } else {
-            None
+            Ok(list)
         };
-        let get = op == Operation::GetWorkloadAuthorizers;
-        self.workload_setting(caller, op, name, get, list, "authorizers", |b| {
-            &mut b.authorizers
-        })
-        .await
+        self.workload_setting(caller, op, i, "authorizers", read, |b| &mut b.authorizers)
+            .await
     }
 
-    /// Read (`get`) or replace one of warrant's own settings in a workload's body,
-    /// after authorizing `op` on the workload; answers `{workloadName, member: value}`.
-    #[allow(clippy::too_many_arguments)]
+    /// One of warrant's own settings in a workload's body: `Get*` reads it, `Put*`
+    /// replaces it with what `read` takes from the request (checked before anything
+    /// else), `Delete*` removes it; `op` is authorized on the workload. Answers
+    /// `{workloadName, member: value}`.
     async fn workload_setting<T: Serialize>(
         &self,
         caller: &Caller,
         op: Operation,
-        name: &str,
-        get: bool,
-        new: Option<T>,
+        i: &Input<'_>,
         member: &str,
+        read: impl FnOnce() -> Result<T>,
         field: fn(&mut WorkloadBody) -> &mut Option<T>,
     ) -> Result<Value> {
+        let name = i.req_str("workloadName", &WORKLOAD_NAME)?;
+        let new = if op.name().starts_with("Put") {
+            Some(read()?)
+        } else {
+            None
+        };
         let rec = self.authorized_workload(caller, op, name).await?;
         let mut b: WorkloadBody = body(&rec)?;
-        if !get {
+        if !op.name().starts_with("Get") {
             *field(&mut b) = new;
             let rec = self.save_workload_body(caller, name, &b).await?;
             b = body(&rec)?;
@@ -162,25 +159,14 @@ impl Service {
                 _ => return Err(violation("maxResults", "Member must be between 1 and 1000")),
             },
         };
-        let bad_token = || {
-            violation(
-                "nextToken",
-                "Member must be a token returned by a previous call",
-            )
-        };
-        let after_id = match i.opt_str("nextToken", &StrRule::len(1, 64))? {
+        let after_id = match i.opt_str("nextToken", &StrRule::len(1, 256))? {
             None => None,
-            Some(t) => {
-                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(t)
-                    .map_err(|_| bad_token())?;
-                let text = String::from_utf8(raw).map_err(|_| bad_token())?;
-                Some(
-                    text.strip_prefix("audit1:")
-                        .and_then(|n| n.parse::<i64>().ok())
-                        .ok_or_else(bad_token)?,
+            Some(t) => Some(decode_token("audit", t)?.parse::<i64>().map_err(|_| {
+                violation(
+                    "nextToken",
+                    "Member must be a token returned by a previous call",
                 )
-            }
+            })?),
         };
         let q = AuditQuery {
             account_id: Some(caller.account_id.clone()),
@@ -202,8 +188,7 @@ impl Service {
         });
         if more {
             if let Some(last) = rows.last() {
-                out["nextToken"] = json!(base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode(format!("audit1:{}", last.id)));
+                out["nextToken"] = json!(encode_token("audit", &last.id.to_string()));
             }
         }
         Ok(out)
