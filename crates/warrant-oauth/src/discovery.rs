@@ -25,19 +25,35 @@ pub struct Metadata {
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 
-/// The issuer a discovery URL belongs to: `{prefix}/.well-known/{name}{suffix}` names
-/// `{prefix}{suffix}` (OIDC Discovery §4 and RFC 8414 §3). `None` when the URL is not
-/// a discovery URL.
-pub fn expected_issuer(discovery_url: &str) -> Option<String> {
-    for name in [
+/// The two parts of a discovery URL around its well-known name:
+/// `{prefix}/.well-known/{name}{suffix}` names the issuer `{prefix}{suffix}` (OIDC
+/// Discovery §4 and RFC 8414 §3).
+fn issuer_parts(discovery_url: &str) -> Option<(&str, &str)> {
+    [
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
-    ] {
-        if let Some((prefix, suffix)) = discovery_url.split_once(name) {
-            return Some(format!("{prefix}{suffix}"));
-        }
-    }
-    None
+    ]
+    .iter()
+    .find_map(|name| discovery_url.split_once(name))
+}
+
+/// The issuer a discovery URL belongs to; `None` when the URL is not a discovery URL.
+pub fn expected_issuer(discovery_url: &str) -> Option<String> {
+    issuer_parts(discovery_url).map(|(prefix, suffix)| format!("{prefix}{suffix}"))
+}
+
+/// Whether `iss` is the issuer `discovery_url` belongs to, a trailing slash aside
+/// (without building the issuer: this runs for every user token).
+pub fn names_issuer(discovery_url: &str, iss: &str) -> bool {
+    let Some((prefix, suffix)) = issuer_parts(discovery_url) else {
+        return false;
+    };
+    let (prefix, suffix) = if suffix.is_empty() {
+        (trim_slash(prefix), suffix)
+    } else {
+        (prefix, trim_slash(suffix))
+    };
+    trim_slash(iss).strip_prefix(prefix) == Some(suffix)
 }
 
 fn trim_slash(s: &str) -> &str {
@@ -146,7 +162,7 @@ impl Discovery {
         }
         let m: Metadata = serde_json::from_slice(&res.body)
             .map_err(|_| bad("it is not a JSON object with an issuer"))?;
-        if trim_slash(&m.issuer) != trim_slash(&expected) {
+        if !names_issuer(url, &m.issuer) {
             return Err(bad(&format!(
                 "its issuer {:?} does not match the URL's issuer {expected:?}",
                 m.issuer
@@ -169,6 +185,45 @@ impl Discovery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_issuer_agrees_with_expected_issuer() {
+        for (url, iss, yes) in [
+            (
+                "https://idp.example/.well-known/openid-configuration",
+                "https://idp.example",
+                true,
+            ),
+            (
+                "https://idp.example/.well-known/openid-configuration",
+                "https://idp.example/",
+                true,
+            ),
+            (
+                "https://idp.example/t/.well-known/openid-configuration",
+                "https://idp.example/t",
+                true,
+            ),
+            (
+                "https://idp.example/.well-known/oauth-authorization-server/t1",
+                "https://idp.example/t1",
+                true,
+            ),
+            (
+                "https://idp.example/.well-known/openid-configuration",
+                "https://idp.example.evil",
+                false,
+            ),
+            (
+                "https://idp.example/.well-known/openid-configuration",
+                "https://idp.exampl",
+                false,
+            ),
+            ("https://idp.example/token", "https://idp.example", false),
+        ] {
+            assert_eq!(names_issuer(url, iss), yes, "{url} {iss}");
+        }
+    }
 
     #[test]
     fn issuer_of_discovery_urls() {

@@ -9,7 +9,7 @@ mod discovery;
 mod guard;
 mod token;
 
-pub use discovery::{expected_issuer, Discovery, Metadata};
+pub use discovery::{expected_issuer, names_issuer, Discovery, Metadata};
 pub use guard::{is_forbidden, origin, HttpClient, OutboundAllow, OutboundSettings, Response};
 pub use token::{client_credentials, AuthMethod, ClientCredentials, TokenSet};
 

@@ -75,6 +75,8 @@ pub(super) struct DataState {
     tokens: Mutex<HashMap<String, Arc<CachedToken>>>,
     /// Provider calls in flight, by the same key: one call per key at a time.
     flights: Mutex<HashMap<String, Flight>>,
+    /// Parsed workload bodies by ARN, with the stored text they were parsed from.
+    workload_bodies: Mutex<HashMap<String, (String, Arc<WorkloadBody>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -131,16 +133,13 @@ impl Service {
         i: &Input<'_>,
     ) -> Result<Value> {
         let name = i.req_str("workloadName", &WORKLOAD_NAME)?;
-        let user_id = if op == Operation::GetWorkloadAccessTokenForUserId {
-            Some(i.req_str("userId", &USER_ID)?)
-        } else {
-            None
-        };
-        let user_token = if op == Operation::GetWorkloadAccessTokenForJWT {
-            Some(i.req_str("userToken", &USER_TOKEN)?)
-        } else {
-            None
-        };
+        // Read (and so check) the user member before anything else.
+        let user_id = (op == Operation::GetWorkloadAccessTokenForUserId)
+            .then(|| i.req_str("userId", &USER_ID))
+            .transpose()?;
+        let user_token = (op == Operation::GetWorkloadAccessTokenForJWT)
+            .then(|| i.req_str("userToken", &USER_TOKEN))
+            .transpose()?;
         let rec = self.authorized_workload(caller, op, name).await?;
         let user = match (user_id, user_token) {
             (Some(user_id), _) => Some(UserKey::UserId {
@@ -184,18 +183,17 @@ impl Service {
         workload: &ResourceRecord,
         token: &str,
     ) -> Result<VerifiedUser> {
-        let b: WorkloadBody = body(workload)?;
-        let authorizers = b.authorizers.unwrap_or_default();
+        let b = self.workload_body(workload)?;
+        let authorizers = b.authorizers.as_deref().unwrap_or_default();
         if authorizers.is_empty() {
             return Err(Error::validation(format!(
                 "Workload identity {} trusts no JWT authorizer: set one with PUT /warrant/v1/workload-identities/{}/authorizers or `warrant workloads set-authorizer`",
                 workload.name, workload.name
             )));
         }
-        let who = format!("workload identity {}", workload.name);
         let got = self
             .user_tokens
-            .validate(token, &authorizers, self.now() / 1000, &who)
+            .validate(token, authorizers, self.now() / 1000, &workload.name)
             .await;
         let outcome = match &got {
             Ok(_) => "accepted",
@@ -281,10 +279,26 @@ impl Service {
         Ok((claims, rec))
     }
 
+    /// A workload's parsed body, reused while its stored text is unchanged (every
+    /// data-plane call reads the allowlist or the authorizers from it).
+    fn workload_body(&self, rec: &ResourceRecord) -> Result<Arc<WorkloadBody>> {
+        if let Some((text, b)) = lock(&self.data.workload_bodies).get(&rec.arn) {
+            if *text == rec.body {
+                return Ok(b.clone());
+            }
+        }
+        let b: Arc<WorkloadBody> = Arc::new(body(rec)?);
+        insert_bounded(
+            &mut lock(&self.data.workload_bodies),
+            rec.arn.clone(),
+            (rec.body.clone(), b.clone()),
+        );
+        Ok(b)
+    }
+
     /// Enforce the workload's provider allowlist, when it has one.
-    fn check_allowlist(workload: &ResourceRecord, provider: &str) -> Result<()> {
-        let b: WorkloadBody = body(workload)?;
-        match b.allowed_providers {
+    fn check_allowlist(&self, workload: &ResourceRecord, provider: &str) -> Result<()> {
+        match &self.workload_body(workload)?.allowed_providers {
             Some(list) if !list.iter().any(|p| p == provider) => Err(Error::AccessDenied(format!(
                 "Workload identity {} is not allowed to use credential provider {provider}: it is not in the workload's allowed providers",
                 workload.name
@@ -325,7 +339,7 @@ impl Service {
         let (claims, workload) = self.verify_wat(caller, token).await?;
         let arn = self.scope(&caller.account_id).resource(kind, provider);
         caller.authorize(op, &arn)?;
-        Self::check_allowlist(&workload, provider)?;
+        self.check_allowlist(&workload, provider)?;
         let rec = self.load(caller, kind, provider).await?;
         Ok((claims, workload, rec))
     }

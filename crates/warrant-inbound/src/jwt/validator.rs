@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use warrant_oauth::{expected_issuer, origin, Discovery, HttpClient};
+use warrant_oauth::{names_issuer, origin, Discovery, HttpClient};
 
 use super::keys::{verify_signature, KeySet};
 use super::policy::{check_times, subject, JwtAuthorizer, VerifiedUser};
@@ -81,10 +81,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn trim_slash(s: &str) -> &str {
-    s.strip_suffix('/').unwrap_or(s)
-}
-
 impl Validator {
     pub fn new(http: HttpClient, discovery: Arc<Discovery>, settings: ValidatorSettings) -> Self {
         Self {
@@ -96,7 +92,8 @@ impl Validator {
         }
     }
 
-    /// Validate `token` against `authorizers` (a workload's), at `now` (Unix seconds).
+    /// Validate `token` against `authorizers` (those of the workload named `workload`),
+    /// at `now` (Unix seconds).
     /// The authorizers whose discovery URL names the token's `iss` are tried; the token
     /// is accepted when one accepts it, else the first failure is returned.
     pub async fn validate<A: AsRef<JwtAuthorizer>>(
@@ -104,7 +101,7 @@ impl Validator {
         token: &str,
         authorizers: &[A],
         now: i64,
-        trusted_by: &str,
+        workload: &str,
     ) -> Result<VerifiedUser, Failure> {
         let t = parse(token)?;
         let iss = match t.claims.get("iss") {
@@ -112,9 +109,11 @@ impl Validator {
             _ => return Err(Refusal("it has no issuer (iss) claim".into()).into()),
         };
         let mut first = None;
-        for a in authorizers.iter().map(AsRef::as_ref).filter(|a| {
-            expected_issuer(&a.discovery_url).is_some_and(|e| trim_slash(&e) == trim_slash(iss))
-        }) {
+        for a in authorizers
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|a| names_issuer(&a.discovery_url, iss))
+        {
             match self.validate_with(&t, iss, a, now).await {
                 Ok(u) => return Ok(u),
                 Err(e) => {
@@ -123,7 +122,10 @@ impl Validator {
             }
         }
         Err(first.unwrap_or_else(|| {
-            Refusal(format!("its issuer is not trusted by {trusted_by}")).into()
+            Refusal(format!(
+                "its issuer is not trusted by workload identity {workload}"
+            ))
+            .into()
         }))
     }
 
