@@ -3,8 +3,12 @@
 // warrant's compatibility tests: client-credentials (M2M) grant, two confidential
 // clients (client_secret_basic and client_secret_post), JWT access tokens for one
 // resource indicator, end-user logins (authorization code + PKCE through oidc-provider's
-// development interactions: any login name becomes the `sub`, any password), and
-// test-only introspection endpoints (/__testkit/stats and /__testkit/reset).
+// development interactions: any login name becomes the `sub`, any password), clients
+// registered at run time for 3-legged OAuth (RFC 7591 dynamic client registration at
+// /reg: the redirect URI is warrant's callback URL, known only once the credential
+// provider exists; refresh tokens, rotated by default), and test-only introspection
+// endpoints (/__testkit/stats, /__testkit/reset, /__testkit/issued,
+// /__testkit/authorizations).
 //
 //   node testkit/oidc-provider.mjs [--port N] [--token-ttl SECONDS] [--strict-client-auth]
 //                                  [--keys FILE]
@@ -32,7 +36,16 @@ import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
 
 const RESOURCE = 'https://api.warrant-testkit.example';
+// The API that tokens of registered (3LO) clients are for when no resource is asked for:
+// opaque access tokens whose `scope` is what the user consented to of `read write admin`.
+const USER_RESOURCE = 'https://user-api.warrant-testkit.example';
 const SCOPES = ['read', 'write', 'admin'];
+// Members of a registration request that are the test kit's own (RFC 7591 allows
+// extensions): the access token lifetime of the client's tokens, and whether its refresh
+// tokens rotate (default true: a used refresh token is dead, and presenting it again
+// makes oidc-provider revoke the whole grant).
+const TTL_MEMBER = 'testkit_access_token_ttl';
+const ROTATE_MEMBER = 'testkit_rotate_refresh_token';
 
 function usage(msg) {
   process.stderr.write(`oidc-provider.mjs: ${msg}\n`
@@ -136,8 +149,33 @@ for (const alg of [primaryAlg, ...signingKeys.map((k) => k.alg)]) {
 // --- stats of the token endpoint -------------------------------------------------------
 
 const stats = {
-  token_requests: 0, last: null, jwks_requests: 0, discovery_requests: 0,
+  token_requests: 0,
+  last: null,
+  jwks_requests: 0,
+  discovery_requests: 0,
+  // token-endpoint requests per grant_type (as sent, successful or not; "none" when the
+  // request had no grant_type oidc-provider could parse)
+  grants: {},
+  // authorization requests (GET/POST /auth) and dynamic client registrations (POST /reg)
+  authorization_requests: 0,
+  registrations: 0,
 };
+
+// What the authorization requests asked (their query or form, every parameter), newest
+// last, at most MAX_KEPT; cleared by /__testkit/reset.
+const MAX_KEPT = 1000;
+const authorizations = [];
+// Every authorization code, access token and refresh token handed out, with its client
+// and grant: {codes: [{client_id, value}], access_tokens: [{client_id, grant_type, value}],
+// refresh_tokens: [...]}. Not cleared by /__testkit/reset (a test may scan logs for the
+// tokens of earlier tests); only over HTTP, never printed.
+const issued = { codes: [], access_tokens: [], refresh_tokens: [] };
+function keep(list, item) {
+  list.push(item);
+  if (list.length > MAX_KEPT * 10) list.splice(0, list.length - MAX_KEPT * 10);
+}
+// client ids registered at run time (the static clients are never in here)
+const registered = new Set();
 
 function paramsWithoutSecret(body) {
   const out = {};
@@ -195,6 +233,29 @@ server.listen(args.port, '127.0.0.1', () => {
         id_token_signed_response_alg: c.id_token_signed_response_alg,
       })),
     ],
+    // 3LO clients register themselves (RFC 7591; open registration, no initial access
+    // token), with the test kit's extension members for their token lifetime and rotation.
+    extraClientMetadata: {
+      properties: [TTL_MEMBER, ROTATE_MEMBER],
+      validator(ctx, key, value) {
+        if (value === undefined || value === null) return;
+        if (key === TTL_MEMBER && !(Number.isInteger(value) && value >= 1 && value <= 315360000)) {
+          throw new errors.InvalidClientMetadata(`${TTL_MEMBER} must be an integer number of seconds`);
+        }
+        if (key === ROTATE_MEMBER && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata(`${ROTATE_MEMBER} must be a boolean`);
+        }
+      },
+    },
+    // Registered clients: rotation unless they opted out. The others: oidc-provider's
+    // default policy (rotate public clients' tokens, and tokens past 70% of their life).
+    rotateRefreshToken(ctx) {
+      const { RefreshToken: refreshToken, Client: client } = ctx.oidc.entities;
+      if (registered.has(client.clientId)) return client[ROTATE_MEMBER] !== false;
+      if (refreshToken.totalLifetime() >= 365.25 * 24 * 60 * 60) return false;
+      if (client.clientAuthMethod === 'none' && !refreshToken.isSenderConstrained()) return true;
+      return refreshToken.ttlPercentagePassed() >= 70;
+    },
     // Provider-level scopes: what a client_credentials request WITHOUT a resource may be
     // granted (unknown scopes are dropped silently by oidc-provider, not rejected).
     scopes: SCOPES,
@@ -204,7 +265,11 @@ server.listen(args.port, '127.0.0.1', () => {
     enabledJWA: { idTokenSigningAlgValues: ALL_SIGNING_ALGS },
     ttl: {
       ClientCredentials: args.tokenTtl,
-      AccessToken: args.tokenTtl,
+      // a registered client's own lifetime, else --token-ttl
+      AccessToken: (ctx, token, client) => {
+        const own = client && client[TTL_MEMBER];
+        return Number.isInteger(own) ? own : args.tokenTtl;
+      },
       IdToken: args.tokenTtl,
     },
     // Logins: a refresh token whenever the client may use the grant (no offline_access
@@ -214,14 +279,29 @@ server.listen(args.port, '127.0.0.1', () => {
       // The development login and consent pages: a script logs in any user name.
       devInteractions: { enabled: true },
       clientCredentials: { enabled: true },
+      registration: { enabled: true, initialAccessToken: false },
       introspection: { enabled: false },
       revocation: { enabled: false },
       resourceIndicators: {
         enabled: true,
         // No resource in the request: no default, so the token is opaque (not a JWT).
-        defaultResource: async () => undefined,
-        useGrantedResource: async () => false,
+        // Registered (3LO) clients: USER_RESOURCE, so their tokens carry the consented
+        // `read write admin` scopes (oidc-provider would otherwise grant a userinfo token
+        // with OpenID scopes only), and the granted resource is used at the token endpoint.
+        defaultResource: async (ctx, client, oneOf) => {
+          if (client && registered.has(client.clientId)) return oneOf || USER_RESOURCE;
+          return undefined;
+        },
+        useGrantedResource: async (ctx) => !!(ctx.oidc.client
+          && registered.has(ctx.oidc.client.clientId)),
         getResourceServerInfo: async (ctx, resourceIndicator) => {
+          if (resourceIndicator === USER_RESOURCE) {
+            return {
+              scope: SCOPES.join(' '),
+              audience: USER_RESOURCE,
+              accessTokenFormat: 'opaque',
+            };
+          }
           if (resourceIndicator !== RESOURCE) {
             throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
           }
@@ -271,13 +351,54 @@ server.listen(args.port, '127.0.0.1', () => {
       stats.last = null;
       stats.jwks_requests = 0;
       stats.discovery_requests = 0;
+      stats.grants = {};
+      stats.authorization_requests = 0;
+      stats.registrations = 0;
+      authorizations.length = 0;
       ctx.status = 204;
+      return;
+    }
+    if (ctx.path === '/__testkit/issued') {
+      if (ctx.method !== 'GET') { ctx.status = 405; return; }
+      ctx.set('cache-control', 'no-store');
+      ctx.body = issued;
+      return;
+    }
+    if (ctx.path === '/__testkit/authorizations') {
+      if (ctx.method !== 'GET') { ctx.status = 405; return; }
+      ctx.set('cache-control', 'no-store');
+      ctx.body = authorizations;
       return;
     }
     if (ctx.path === '/jwks') stats.jwks_requests += 1;
     if (ctx.path === '/.well-known/openid-configuration') stats.discovery_requests += 1;
+    if (ctx.path === '/reg' && ctx.method === 'POST') {
+      stats.registrations += 1;
+      await next();
+      if (ctx.status === 201 && ctx.body && typeof ctx.body.client_id === 'string') {
+        registered.add(ctx.body.client_id);
+      }
+      return;
+    }
+    if (ctx.path === '/auth' && (ctx.method === 'GET' || ctx.method === 'POST')) {
+      stats.authorization_requests += 1;
+      const record = { method: ctx.method, params: Object.fromEntries(new URLSearchParams(ctx.querystring)) };
+      authorizations.push(record);
+      if (authorizations.length > MAX_KEPT) authorizations.shift();
+      try {
+        await next();
+      } finally {
+        if (ctx.method === 'POST' && ctx.oidc && ctx.oidc.body && typeof ctx.oidc.body === 'object') {
+          record.params = { ...ctx.oidc.body };
+        }
+        keepCode(ctx);
+      }
+      return;
+    }
     if (ctx.path !== '/token' || ctx.method !== 'POST') {
       await next();
+      // codes reach the client by the redirect at the end of an interaction (/auth/:uid)
+      keepCode(ctx);
       return;
     }
     stats.token_requests += 1;
@@ -292,8 +413,37 @@ server.listen(args.port, '127.0.0.1', () => {
       if (!body || typeof body !== 'object') body = {};
       record.params = paramsWithoutSecret(body);
       record.auth = authKind(ctx, body);
+      const grant = typeof body.grant_type === 'string' ? body.grant_type : 'none';
+      stats.grants[grant] = (stats.grants[grant] || 0) + 1;
+      const out = ctx.body;
+      if (ctx.status === 200 && out && typeof out === 'object') {
+        const clientId = ctx.oidc && ctx.oidc.client ? ctx.oidc.client.clientId : null;
+        if (typeof out.access_token === 'string') {
+          keep(issued.access_tokens, { client_id: clientId, grant_type: grant, value: out.access_token });
+        }
+        if (typeof out.refresh_token === 'string') {
+          keep(issued.refresh_tokens, { client_id: clientId, grant_type: grant, value: out.refresh_token });
+        }
+      }
     }
   });
+
+  // An authorization response (a redirect to the client) that carries a code: keep it.
+  function keepCode(ctx) {
+    if (ctx.status < 300 || ctx.status > 399) return;
+    const location = ctx.response.get('location');
+    if (!location || !location.includes('code=')) return;
+    try {
+      const url = new URL(location);
+      const code = url.searchParams.get('code');
+      if (code) {
+        const clientId = ctx.oidc && ctx.oidc.client ? ctx.oidc.client.clientId : null;
+        keep(issued.codes, { client_id: clientId, value: code });
+      }
+    } catch (err) {
+      // not an absolute URL: not a redirect to a client
+    }
+  }
 
   server.on('request', provider.callback());
 

@@ -18,7 +18,7 @@ import pytest
 import helpers
 from faultprovider import FaultProvider
 from helpers import Server
-from testkit import OidcProvider
+from testkit import OidcProvider, QuirkProvider
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -151,3 +151,15 @@ def fault_provider():
     fp = FaultProvider().start()
     yield fp
     fp.stop()
+
+
+@pytest.fixture(scope="session")
+def quirk_provider():
+    """The session's vendor-quirk OAuth provider (testkit/quirk_provider.py, a process):
+    .origin, .clients {VENDOR: {client_id, client_secret}}, .danger_args(), .stats(),
+    .reset(), .fail_next_refresh(v), .deny_next(v), .set_expires_in(v, n), .register(v, uri).
+    Shared: reset() first."""
+    q = QuirkProvider().start()
+    yield q
+    rc = q.stop()
+    assert rc == 0, f"quirk provider exited with {rc} on SIGTERM"

@@ -11,6 +11,7 @@ import socket
 import time
 
 import uuid
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -19,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 import helpers
 from faultprovider import HUGE_BYTES, METADATA_URL, MODES, REDIRECT_DISCOVERY_TARGET
-from testkit import (OidcProvider, SigningKey, b64u_dec, client_credentials, free_port,
-                     http_request, jwt_parts, write_keys)
+from testkit import (Browser, OidcProvider, QuirkProvider, SigningKey, _pkce, b64u_dec,
+                     client_credentials, free_port, http_request, jwt_parts, register_client,
+                     write_keys)
 
 OPAQUE = re.compile(r"^[A-Za-z0-9_-]{20,}$")
 
@@ -138,11 +140,13 @@ def test_stats_count_every_token_request_and_reset(oidc_provider):
     p = oidc_provider
     p.reset()
     assert p.stats() == {"token_requests": 0, "last": None, "jwks_requests": 0,
-                         "discovery_requests": 0}
+                         "discovery_requests": 0, "grants": {}, "authorization_requests": 0,
+                         "registrations": 0}
     assert p.token("basic")[0] == 200
     assert p.token("post", scope="read")[0] == 200
     s = p.stats()
     assert s["token_requests"] == 2
+    assert s["grants"] == {"client_credentials": 2}
     assert s["last"]["auth"] == "post"
     assert "client_secret" not in s["last"]["params"]
     assert p.clients["post"]["client_secret"] not in json.dumps(s)
@@ -151,8 +155,9 @@ def test_stats_count_every_token_request_and_reset(oidc_provider):
     s = p.stats()
     assert s["token_requests"] == 3 and s["last"]["auth"] == "basic"
     assert s["last"]["params"] == {"grant_type": "client_credentials"}
+    assert s["grants"] == {"client_credentials": 3}
     p.reset()
-    assert p.stats()["token_requests"] == 0
+    assert p.stats()["token_requests"] == 0 and p.stats()["grants"] == {}
 
 
 @pytest.mark.parametrize("auth", ["basic", "post"])
@@ -499,3 +504,347 @@ def test_fault_every_mode_counts(fault_provider):
     finally:
         fp.slow_seconds = 5
     assert {m: fp.hits(m) for m in MODES} == {m: 1 for m in MODES}
+
+
+# ---------------------------------------------------------------------------------------
+# 3LO pieces: registered clients at the real server, the scripted browser, the quirk
+# provider (testkit/quirk_provider.py)
+# ---------------------------------------------------------------------------------------
+
+APP_CB = "https://warrant.example.test/identities/oauth2/callback/kit-" + uuid.uuid4().hex[:8]
+
+
+def _code_flow(p: OidcProvider, client: dict, username: str = "kit-user", *, deny=False,
+               scope: str = "read write", **extra) -> tuple[str, str, Browser]:
+    """Authorization request as warrant would make it; the browser logs in and consents
+    (or cancels). Returns (the URL the provider sent the browser back to, verifier, browser)."""
+    verifier, challenge = _pkce()
+    q = {"response_type": "code", "client_id": client["client_id"],
+         "redirect_uri": client["redirect_uris"][0], "scope": scope, "state": "kit-state",
+         "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+    b = Browser()
+    back = b.at_provider(p.issuer + "/auth?" + urlencode(q), username, deny=deny)
+    return back, verifier, b
+
+
+def _redeem(p: OidcProvider, client: dict, code: str, verifier: str, auth: str = "basic"):
+    form = {"grant_type": "authorization_code", "code": code,
+            "redirect_uri": client["redirect_uris"][0], "code_verifier": verifier}
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if auth == "basic":
+        headers["Authorization"] = "Basic " + base64.b64encode(
+            f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+    else:
+        form.update(client_id=client["client_id"], client_secret=client["client_secret"])
+    status, _, body = http_request("POST", p.token_endpoint, urlencode(form).encode(), headers)
+    doc = json.loads(body)
+    for k in ("access_token", "refresh_token"):
+        if isinstance(doc.get(k), str):
+            helpers.register_secret(doc[k])
+    return status, doc
+
+
+def test_registration_is_advertised_and_open(oidc_provider):
+    status, doc = get_json(oidc_provider.discovery_url)
+    assert status == 200
+    assert doc["registration_endpoint"] == oidc_provider.issuer + "/reg"
+    assert doc["authorization_response_iss_parameter_supported"] is True
+    assert {"authorization_code", "refresh_token"} <= set(doc["grant_types_supported"])
+    c = register_client(oidc_provider, APP_CB, auth_method="client_secret_post")
+    assert c["redirect_uris"] == [APP_CB]
+    assert c["token_endpoint_auth_method"] == "client_secret_post"
+    assert c["grant_types"] == ["authorization_code", "refresh_token"]
+    assert len(c["client_secret"]) >= 43 and c["client_secret"] in helpers.SECRETS
+    # the kit's own members are validated like any metadata
+    status, _, body = http_request("POST", oidc_provider.issuer + "/reg", json.dumps({
+        "redirect_uris": [APP_CB], "testkit_access_token_ttl": "soon"}).encode(),
+        {"Content-Type": "application/json"})
+    assert status == 400 and json.loads(body)["error"] == "invalid_client_metadata"
+
+
+@pytest.mark.parametrize("auth", ["basic", "post"])
+def test_registered_client_code_flow_with_rotation(oidc_provider, auth):
+    p = oidc_provider
+    c = register_client(p, APP_CB, auth_method=f"client_secret_{auth}", access_token_ttl=7)
+    p.reset()
+    back, verifier, _ = _code_flow(p, c, custom_thing="x y")
+    assert back.startswith(APP_CB + "?")
+    q = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    assert q["state"] == "kit-state" and q["iss"] == p.issuer and "code" in q  # RFC 9207
+    # every authorization parameter is recorded, unknown ones included
+    auths = p.authorizations()
+    assert len(auths) == 1 and auths[0]["params"]["custom_thing"] == "x y"
+    assert auths[0]["params"]["code_challenge_method"] == "S256"
+    status, tok = _redeem(p, c, q["code"], verifier, auth)
+    assert status == 200, tok
+    assert tok["expires_in"] == 7 and tok["scope"] == "read write" and tok["token_type"] == "Bearer"
+    assert OPAQUE.match(tok["access_token"]) and tok["refresh_token"]
+    assert "id_token" not in tok
+    # the code is single use (and its replay revokes the grant: oidc-provider's behaviour)
+    assert _redeem(p, c, q["code"], verifier, auth)[1]["error"] == "invalid_grant"
+    issued = p.issued()
+    assert {"client_id": c["client_id"], "value": q["code"]} in issued["codes"]
+    assert any(t["value"] == tok["access_token"] for t in issued["access_tokens"])
+    assert p.grants() == {"authorization_code": 2}
+
+
+def test_refresh_rotation_and_replay_revokes_the_grant(oidc_provider):
+    p = oidc_provider
+    c = register_client(p, APP_CB)
+    back, verifier, _ = _code_flow(p, c)
+    code = parse_qs(urlsplit(back).query)["code"][0]
+    p.reset()
+    tok = _redeem(p, c, code, verifier)[1]
+    s1, r1 = p.refresh_token_grant(c["client_id"], c["client_secret"], tok["refresh_token"])
+    assert s1 == 200 and r1["refresh_token"] != tok["refresh_token"], r1
+    assert r1["access_token"] != tok["access_token"] and r1["scope"] == "read write"
+    # the used refresh token is dead; presenting it again revokes the grant, so the new
+    # refresh token dies with it
+    s2, r2 = p.refresh_token_grant(c["client_id"], c["client_secret"], tok["refresh_token"])
+    assert s2 == 400 and r2["error"] == "invalid_grant"
+    s3, r3 = p.refresh_token_grant(c["client_id"], c["client_secret"], r1["refresh_token"])
+    assert s3 == 400 and r3["error"] == "invalid_grant"
+    assert p.grants() == {"authorization_code": 1, "refresh_token": 3}
+
+
+def test_refresh_without_rotation_when_opted_out(oidc_provider):
+    p = oidc_provider
+    c = register_client(p, APP_CB, rotate=False)
+    back, verifier, _ = _code_flow(p, c)
+    tok = _redeem(p, c, parse_qs(urlsplit(back).query)["code"][0], verifier)[1]
+    for _ in range(2):
+        s, r = p.refresh_token_grant(c["client_id"], c["client_secret"], tok["refresh_token"])
+        assert s == 200 and r.get("refresh_token") in (None, tok["refresh_token"]), r
+
+
+def test_cancel_at_the_provider_is_access_denied(oidc_provider):
+    p = oidc_provider
+    c = register_client(p, APP_CB)
+    back, _, _ = _code_flow(p, c, deny=True)
+    q = {k: v[0] for k, v in parse_qs(urlsplit(back).query).items()}
+    assert q["error"] == "access_denied" and q["state"] == "kit-state" and "code" not in q
+    assert q["iss"] == p.issuer
+
+
+def test_browser_maps_public_origins_and_stays_local():
+    b = Browser({"https://warrant.example.test": "http://127.0.0.1:9"})
+    assert b._real("https://warrant.example.test/x?y=1") == "http://127.0.0.1:9/x?y=1"
+    with pytest.raises(AssertionError):
+        b.get("https://elsewhere.example/")
+
+
+@pytest.fixture(scope="module")
+def quirks():
+    q = QuirkProvider(label="quirk-provider-kit").start()
+    yield q
+    assert q.stop() == 0
+
+
+QUIRK_CB = "https://warrant.example.test/identities/oauth2/callback/quirk-kit"
+# vendor -> (authorization path, token path, auth, extra authorization parameters)
+QUIRK_FLOWS = {
+    "GithubOauth2": ("/login/oauth/authorize", "/login/oauth/access_token", "post", {}),
+    "SlackOauth2": ("/oauth/v2/authorize", "/api/oauth.v2.access", "basic", {}),
+    "SalesforceOauth2": ("/services/oauth2/authorize", "/services/oauth2/token", "basic", {}),
+    "GoogleOauth2": ("/o/oauth2/v2/auth", "/token", "post",
+                     {"access_type": "offline", "prompt": "consent"}),
+    "AtlassianOauth2": ("/authorize", "/oauth/token", "post",
+                        {"audience": "api.atlassian.com", "prompt": "consent"}),
+    "MicrosoftOauth2": ("/contoso/oauth2/v2.0/authorize", "/contoso/oauth2/v2.0/token", "basic",
+                        {}),
+    "TwitchOauth2": ("/oauth2/authorize", "/oauth2/token", "post", {}),
+    "RedditOauth2": ("/api/v1/authorize", "/api/v1/access_token", "basic",
+                     {"duration": "permanent"}),
+    "DropboxOauth2": ("/oauth2/authorize", "/oauth2/token", "basic",
+                      {"token_access_type": "offline"}),
+    "XOauth2": ("/i/oauth2/authorize", "/2/oauth2/token", "basic", {}),
+    "OktaOauth2": ("/oauth2/default/v1/authorize", "/oauth2/default/v1/token", "post", {}),
+}
+OFFLINE_SCOPE = {"AtlassianOauth2": "offline_access", "MicrosoftOauth2": "offline_access",
+                 "OktaOauth2": "offline_access", "XOauth2": "offline.access"}
+
+
+def quirk_code(q: QuirkProvider, vendor: str, scope: str = "a b", extra=None,
+               redirect_uri: str = QUIRK_CB) -> tuple[int, dict, str]:
+    """An authorization at the quirk provider: (status, headers, verifier)."""
+    path = QUIRK_FLOWS[vendor][0]
+    verifier, challenge = _pkce()
+    params = {"response_type": "code", "client_id": q.clients[vendor]["client_id"],
+              "redirect_uri": redirect_uri, "state": "st",
+              "code_challenge": challenge, "code_challenge_method": "S256",
+              ("user_scope" if vendor == "SlackOauth2" else "scope"): scope}
+    params.update(extra if extra is not None else QUIRK_FLOWS[vendor][3])
+    status, headers, _ = http_request("GET", q.origin + path + "?" + urlencode(params))
+    return status, headers, verifier
+
+
+def quirk_token(q: QuirkProvider, vendor: str, form: dict, *, auth: str | None = None,
+                accept: str = "application/json", secret: str | None = None):
+    path, auth = QUIRK_FLOWS[vendor][1], auth or QUIRK_FLOWS[vendor][2]
+    c = q.clients[vendor]
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
+    form = dict(form)
+    if auth == "basic":
+        headers["Authorization"] = "Basic " + base64.b64encode(
+            f"{c['client_id']}:{secret or c['client_secret']}".encode()).decode()
+    else:
+        form.update(client_id=c["client_id"], client_secret=secret or c["client_secret"])
+    status, h, body = http_request("POST", q.origin + path, urlencode(form).encode(), headers)
+    if h.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        doc = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+    else:
+        doc = json.loads(body)
+    return status, h, doc
+
+
+def quirk_login(q: QuirkProvider, vendor: str, scope: str = "a b", extra=None, **kw):
+    status, headers, verifier = quirk_code(q, vendor, scope, extra)
+    assert status == 303, (vendor, status)
+    loc = urlsplit(headers["location"])
+    assert loc.netloc == "warrant.example.test"
+    code = parse_qs(loc.query)["code"][0]
+    return quirk_token(q, vendor, {"grant_type": "authorization_code", "code": code,
+                                   "redirect_uri": QUIRK_CB, "code_verifier": verifier}, **kw)
+
+
+def test_quirk_ready_line_and_logs(quirks):
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", quirks.origin)
+    assert set(quirks.clients) == set(QUIRK_FLOWS)
+    log = quirks.stdout_path.read_bytes()
+    assert b"<redacted>" in log
+    for c in quirks.clients.values():
+        assert c["client_secret"].encode() not in log and c["client_secret"] in helpers.SECRETS
+    args = quirks.danger_args()
+    assert args.count("--danger-vendor-endpoint") == len(QUIRK_FLOWS) - 1
+    assert f"GithubOauth2={quirks.origin}" in args
+
+
+@pytest.mark.parametrize("vendor", sorted(QUIRK_FLOWS))
+def test_quirk_vendor_shapes(quirks, vendor):
+    quirks.reset()
+    scope = "a b " + OFFLINE_SCOPE.get(vendor, "")
+    status, headers, doc = quirk_login(quirks, vendor, scope.strip())
+    assert status == 200, doc
+    if vendor == "SlackOauth2":
+        assert doc["ok"] is True and doc["token_type"] == "bot"
+        user = doc["authed_user"]
+        assert user["access_token"].startswith("xoxp-") and user["token_type"] == "user"
+        assert user["scope"] == "a,b" and user["refresh_token"] and user["expires_in"] > 0
+        rt = user["refresh_token"]
+    else:
+        assert doc["access_token"]
+        rt = doc.get("refresh_token")
+        assert rt, doc
+    if vendor == "SalesforceOauth2":
+        assert "expires_in" not in doc and doc["instance_url"].startswith("https://")
+    elif vendor == "TwitchOauth2":
+        assert doc["scope"] == ["a", "b"]
+    elif vendor == "GithubOauth2":
+        assert doc["scope"] == "a,b" and doc["expires_in"] == 28800
+    elif vendor != "SlackOauth2":
+        assert doc["expires_in"] > 0 and set(doc["scope"].split()) >= {"a", "b"}
+    st = quirks.vendor_stats(vendor)
+    assert st["token_requests"] == {"authorization_code": 1}
+    assert st["last_token_request"]["auth"] == QUIRK_FLOWS[vendor][2]
+    assert "client_secret" not in st["last_token_request"]["params"]
+    assert len(st["authorizations"]) == 1
+    # refresh: rotated where the vendor rotates
+    s1, _, r1 = quirk_token(quirks, vendor, {"grant_type": "refresh_token", "refresh_token": rt})
+    assert s1 == 200 and (r1.get("ok", True) is True) and r1["access_token"], r1
+    s2, _, r2 = quirk_token(quirks, vendor, {"grant_type": "refresh_token", "refresh_token": rt})
+    rotates = vendor in ("GithubOauth2", "SlackOauth2", "AtlassianOauth2", "TwitchOauth2",
+                         "XOauth2", "OktaOauth2")
+    if rotates:
+        assert r1["refresh_token"] != rt
+        assert "access_token" not in r2, r2
+    else:
+        assert s2 == 200 and r2["access_token"], r2
+        if vendor != "MicrosoftOauth2":
+            assert "refresh_token" not in r1, r1
+    assert quirks.vendor_stats(vendor)["token_requests"] == {"authorization_code": 1,
+                                                             "refresh_token": 2}
+
+
+def test_quirk_github_form_encoding_and_errors_with_200(quirks):
+    quirks.reset()
+    status, headers, doc = quirk_login(quirks, "GithubOauth2", accept="*/*")
+    assert status == 200
+    assert headers["content-type"].startswith("application/x-www-form-urlencoded")
+    assert doc["access_token"].startswith("ghu_") and doc["token_type"] == "bearer"
+    status, _, doc = quirk_token(quirks, "GithubOauth2", {
+        "grant_type": "authorization_code", "code": "nope", "redirect_uri": QUIRK_CB})
+    assert status == 200 and doc["error"] == "bad_verification_code"
+    status, _, doc = quirk_token(quirks, "GithubOauth2", {"grant_type": "refresh_token",
+                                                          "refresh_token": "nope"}, secret="bad")
+    assert status == 200 and doc["error"] == "incorrect_client_credentials"
+
+
+def test_quirk_slack_errors_are_ok_false_with_200(quirks):
+    status, _, doc = quirk_token(quirks, "SlackOauth2", {
+        "grant_type": "authorization_code", "code": "nope", "redirect_uri": QUIRK_CB})
+    assert status == 200 and doc == {"ok": False, "error": "invalid_code"}
+
+
+@pytest.mark.parametrize("vendor,extra", [
+    ("GoogleOauth2", {}), ("GoogleOauth2", {"access_type": "offline"}),
+    ("RedditOauth2", {}), ("DropboxOauth2", {}), ("AtlassianOauth2", None),
+    ("MicrosoftOauth2", {}), ("XOauth2", {}), ("OktaOauth2", {})])
+def test_quirk_no_refresh_token_without_offline(quirks, vendor, extra):
+    status, _, doc = quirk_login(quirks, vendor, "a b", extra)
+    assert status == 200 and doc["access_token"] and "refresh_token" not in doc, doc
+
+
+def test_quirk_atlassian_refuses_without_audience(quirks):
+    for extra in ({}, {"audience": "api.atlassian.com"}, {"prompt": "consent"}):
+        status, headers, _ = quirk_code(quirks, "AtlassianOauth2", extra=extra)
+        assert status == 400 and "location" not in headers
+
+
+def test_quirk_client_auth_pkce_and_redirect_uri_are_checked(quirks):
+    # Reddit: Basic only; Twitch: form only
+    assert quirk_login(quirks, "RedditOauth2", auth="post")[0] == 401
+    assert quirk_login(quirks, "TwitchOauth2", auth="basic")[0] == 401
+    assert quirk_login(quirks, "DropboxOauth2", secret="wrong")[0] == 401
+    status, headers, verifier = quirk_code(quirks, "DropboxOauth2")
+    code = parse_qs(urlsplit(headers["location"]).query)["code"][0]
+    status, _, doc = quirk_token(quirks, "DropboxOauth2", {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": QUIRK_CB,
+        "code_verifier": verifier + "x"})
+    assert status == 400 and doc["error"] == "invalid_grant"  # and the code is now used
+    status, headers, verifier = quirk_code(quirks, "DropboxOauth2")
+    code = parse_qs(urlsplit(headers["location"]).query)["code"][0]
+    status, _, doc = quirk_token(quirks, "DropboxOauth2", {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": QUIRK_CB + "x",
+        "code_verifier": verifier})
+    assert status == 400 and doc["error"] == "invalid_grant"
+    # a registered redirect URI: others are refused at the authorization endpoint
+    quirks.register("DropboxOauth2", QUIRK_CB)
+    try:
+        status, headers, _ = quirk_code(quirks, "DropboxOauth2", redirect_uri=QUIRK_CB + "/x")
+        assert status == 400 and "location" not in headers
+        assert quirk_code(quirks, "DropboxOauth2")[0] == 303
+    finally:
+        quirks.reset()
+
+
+def test_quirk_armed_failures_and_lifetimes(quirks):
+    quirks.reset()
+    quirks.set_expires_in("GoogleOauth2", 5)
+    status, _, doc = quirk_login(quirks, "GoogleOauth2")
+    assert status == 200 and doc["expires_in"] == 5
+    quirks.fail_next_refresh("GoogleOauth2")
+    rt = doc["refresh_token"]
+    status, _, doc = quirk_token(quirks, "GoogleOauth2", {"grant_type": "refresh_token",
+                                                          "refresh_token": rt})
+    assert status == 400 and doc["error"] == "invalid_grant"
+    status, _, doc = quirk_token(quirks, "GoogleOauth2", {"grant_type": "refresh_token",
+                                                          "refresh_token": rt})
+    assert status == 400 and doc["error"] == "invalid_grant"  # revoked for good
+    quirks.deny_next("GoogleOauth2")
+    status, headers, _ = quirk_code(quirks, "GoogleOauth2")
+    q = parse_qs(urlsplit(headers["location"]).query)
+    assert status == 303 and q["error"] == ["access_denied"] and q["state"] == ["st"]
+    assert "code" not in q
+    quirks.reset()
+    status, _, doc = quirk_login(quirks, "GoogleOauth2")
+    assert doc["expires_in"] == 3599

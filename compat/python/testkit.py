@@ -33,11 +33,12 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 from cryptography.hazmat.primitives import hashes
@@ -221,6 +222,53 @@ class OidcProvider(helpers.ChildProcess):
     def login(self, username: str, **kw) -> dict:
         """An end user's login through the browser flow; see `login`."""
         return login(self, username, **kw)
+
+    def register_client(self, redirect_uri: str | list[str], **kw) -> dict:
+        """RFC 7591 registration of a 3LO client; see register_client()."""
+        return register_client(self, redirect_uri, **kw)
+
+    def issued(self) -> dict:
+        """{"codes": [{client_id, value}], "access_tokens": [{client_id, grant_type, value}],
+        "refresh_tokens": [...]}: everything the provider handed out this run (every value
+        is registered as a secret of the run)."""
+        status, _, body = http_request("GET", self.issuer + "/__testkit/issued")
+        assert status == 200, (status, body[:300])
+        doc = json.loads(body)
+        for kind in ("codes", "access_tokens", "refresh_tokens"):
+            for item in doc[kind]:
+                helpers.register_secret(item["value"])
+        return doc
+
+    def authorizations(self) -> list[dict]:
+        """[{"method", "params": {...every query parameter...}}] of the authorization requests
+        since the last reset, oldest first."""
+        status, _, body = http_request("GET", self.issuer + "/__testkit/authorizations")
+        assert status == 200, (status, body[:300])
+        return json.loads(body)
+
+    def grants(self) -> dict:
+        """Token-endpoint requests per grant_type since the last reset."""
+        return dict(self.stats()["grants"])
+
+    def refresh_token_grant(self, client_id: str, client_secret: str,
+                            refresh_token: str, auth: str = "basic") -> tuple[int, dict | None]:
+        """A refresh_token grant straight at the provider (e.g. replaying a rotated token)."""
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        if auth == "basic":
+            pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        else:
+            form.update(client_id=client_id, client_secret=client_secret)
+        status, _, body = http_request("POST", self.token_endpoint, urlencode(form).encode(), headers)
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        for k in ("access_token", "refresh_token"):
+            if isinstance(doc, dict) and isinstance(doc.get(k), str):
+                helpers.register_secret(doc[k])
+        return status, doc
 
     # -- a client_credentials request straight to the provider (no warrant involved)
     def token(self, client: str = "basic", *, auth: str | None = None, secret: str | None = None,
@@ -570,3 +618,427 @@ def jwt_parts(token: str) -> tuple[dict, dict]:
     """(header, claims) of a compact JWS, unverified."""
     h, p, _ = token.split(".")
     return json.loads(b64u_dec(h)), json.loads(b64u_dec(p))
+
+
+# ---------------------------------------------------------------------------------------
+# 3-legged OAuth (user federation): registered clients, the quirk provider, a browser
+# ---------------------------------------------------------------------------------------
+#
+# oidc-provider: `register_client(provider, redirect_uri, ...)` registers a confidential
+# client at run time (RFC 7591, POST /reg) whose redirect URI is warrant's callback URL;
+# `provider.issued()` / `provider.authorizations()` read what the provider handed out and
+# was asked. The quirk provider (testkit/quirk_provider.py) plays the vendor presets.
+# `Browser` is a scripted user agent: it follows warrant's authorizationUrl (303) to the
+# provider, submits oidc-provider's real login and consent forms (or cancels), follows
+# the redirect to warrant's callback and stops at the redirect to the app's return URL.
+
+
+def register_client(provider: "OidcProvider", redirect_uri: str | list[str], *,
+                    auth_method: str = "client_secret_basic",
+                    access_token_ttl: int | None = None, rotate: bool | None = None,
+                    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+                    extra: dict | None = None) -> dict:
+    """RFC 7591 dynamic client registration at the test kit's oidc-provider: a confidential
+    web client (auth_method client_secret_basic or client_secret_post) for the code flow
+    with refresh tokens. access_token_ttl: its access tokens' lifetime (default the
+    provider's --token-ttl); rotate: False turns refresh-token rotation off (default on).
+    Returns the registration response (client_id, client_secret, redirect_uris, ...); the
+    secret and the registration access token are registered as secrets of the run."""
+    doc: dict = {
+        "redirect_uris": [redirect_uri] if isinstance(redirect_uri, str) else list(redirect_uri),
+        "grant_types": list(grant_types),
+        "response_types": ["code"],
+        "token_endpoint_auth_method": auth_method,
+        "application_type": "web",
+    }
+    if access_token_ttl is not None:
+        doc["testkit_access_token_ttl"] = access_token_ttl
+    if rotate is not None:
+        doc["testkit_rotate_refresh_token"] = rotate
+    doc.update(extra or {})
+    status, _, body = http_request("POST", provider.issuer + "/reg", json.dumps(doc).encode(),
+                                   {"Content-Type": "application/json"})
+    out = json.loads(body)
+    if status != 201:
+        raise AssertionError(f"client registration refused: {status} {out}")
+    helpers.register_secret(out["client_secret"])
+    helpers.register_secret(out.get("registration_access_token", ""))
+    return out
+
+
+
+
+QUIRK_SCRIPT = helpers.REPO / "testkit" / "quirk_provider.py"
+
+
+class QuirkProvider(helpers.ChildProcess):
+    """One `python3 testkit/quirk_provider.py` process: the vendor presets' endpoints with
+    their quirks on one loopback port (see the script's docstring)."""
+
+    STOP_TIMEOUT = 10.0
+
+    def __init__(self, *, port: int = 0, label: str = "quirk-provider"):
+        self.label = label
+        self.args = ["--port", str(port)]
+        self.proc: subprocess.Popen | None = None
+        self.ready: dict | None = None
+        self.returncode: int | None = None
+        self.stdout_path: Path | None = None
+        self.stderr_path: Path | None = None
+        self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._stderr_file = None
+
+    @property
+    def origin(self) -> str:
+        return self._info("origin")
+
+    @property
+    def port(self) -> int:
+        return self._info("port")
+
+    @property
+    def clients(self) -> dict:
+        """{VENDOR: {"client_id", "client_secret"}}"""
+        return self._info("clients")
+
+    @property
+    def vendors(self) -> dict:
+        return self._info("vendors")
+
+    def _info(self, key: str):
+        assert self.ready is not None, f"{self.label} not started"
+        return self.ready[key]
+
+    def danger_args(self, vendors: Iterable[str] | None = None) -> list[str]:
+        """warrant flags: --danger-vendor-endpoint VENDOR=ORIGIN for every built-in vendor
+        of the provider (or those given)."""
+        out: list[str] = []
+        for v in (vendors if vendors is not None else self.vendors):
+            if v == "OktaOauth2":
+                continue  # a tenant vendor: no built-in endpoints to redirect
+            out += ["--danger-vendor-endpoint", f"{v}={self.origin}"]
+        return out
+
+    def start(self, timeout: float = 15.0) -> "QuirkProvider":
+        n = next(helpers._server_counter)
+        stem = f"{n:03d}-{self.label}"
+        self.stdout_path = helpers.LOG_DIR / f"{stem}.stdout"
+        self.stderr_path = helpers.LOG_DIR / f"{stem}.stderr"
+        self._stderr_file = open(self.stderr_path, "wb")
+        self._ready.clear()
+        self.proc = subprocess.Popen([sys.executable, str(QUIRK_SCRIPT)] + self.args,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self._stderr_file, env=helpers.base_env())
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout) or self.ready is None:
+            self.kill()
+            raise AssertionError(f"{self.label}: no ready line\n"
+                                 f"{self.stderr_path.read_text('utf-8', 'replace')[-2000:]}")
+        return self
+
+    def _read_stdout(self) -> None:
+        assert self.proc and self.proc.stdout and self.stdout_path
+        with open(self.stdout_path, "wb") as out:
+            for line in iter(self.proc.stdout.readline, b""):
+                if self.ready is None and not self._ready.is_set():
+                    try:
+                        info = json.loads(line)
+                        for c in info["clients"].values():
+                            helpers.register_secret(c["client_secret"])
+                        self.ready = info
+                        red = json.loads(line)
+                        for c in red["clients"].values():
+                            c["client_secret"] = "<redacted>"
+                        line = (json.dumps(red) + "\n").encode()
+                    except (ValueError, KeyError, TypeError, AttributeError):
+                        pass
+                    self._ready.set()
+                out.write(line)
+                out.flush()
+        self._ready.set()
+
+    # -- test-only endpoints
+    def _post(self, path: str, doc: dict | None = None) -> None:
+        status, _, body = http_request("POST", self.origin + path,
+                                       json.dumps(doc or {}).encode(),
+                                       {"Content-Type": "application/json"})
+        assert status == 204, (path, status, body[:300])
+
+    def stats(self) -> dict:
+        """{"vendors": {V: {"authorizations": [{"path", "params"}], "token_requests":
+        {grant_type: n}, "last_token_request": {...} | None, "errors": [...]}},
+        "issued": {...}} (every issued value is registered as a secret of the run)."""
+        status, _, body = http_request("GET", self.origin + "/__quirks/stats")
+        assert status == 200, (status, body[:300])
+        doc = json.loads(body)
+        for kind in ("codes", "access_tokens", "refresh_tokens"):
+            for item in doc["issued"][kind]:
+                helpers.register_secret(item["value"])
+        return doc
+
+    def vendor_stats(self, vendor: str) -> dict:
+        return self.stats()["vendors"][vendor]
+
+    def reset(self) -> None:
+        self._post("/__quirks/reset")
+
+    def fail_next_refresh(self, vendor: str, error: str = "invalid_grant") -> None:
+        self._post("/__quirks/fail-next-refresh", {"vendor": vendor, "error": error})
+
+    def deny_next(self, vendor: str, error: str = "access_denied") -> None:
+        self._post("/__quirks/deny-next", {"vendor": vendor, "error": error})
+
+    def set_expires_in(self, vendor: str, expires_in: int | None) -> None:
+        self._post("/__quirks/config", {"vendor": vendor, "expires_in": expires_in})
+
+    def register(self, vendor: str, redirect_uri: str) -> None:
+        self._post("/__quirks/register", {"vendor": vendor, "redirect_uri": redirect_uri})
+
+
+class BrowserError(AssertionError):
+    pass
+
+
+class Hop:
+    """One request the browser made: method, url (as requested, before mapping), status,
+    lower-cased headers, body."""
+
+    def __init__(self, method: str, url: str, status: int, headers: dict, body: bytes):
+        self.method, self.url, self.status, self.headers, self.body = (
+            method, url, status, headers, body)
+
+    @property
+    def location(self) -> str | None:
+        loc = self.headers.get("location")
+        return urljoin(self.url, loc) if loc else None
+
+    def __repr__(self):
+        return f"<{self.method} {self.url[:120]} -> {self.status}>"
+
+
+class Browser:
+    """A scripted user agent for the 3LO flow. Cookies per (host, port); no automatic
+    redirects; `hosts` maps public origins to where they really listen (warrant's public
+    URL https://warrant.example.test -> http://127.0.0.1:PORT), so the URLs warrant hands
+    out are followed as they are. Every hop is kept in .hops."""
+
+    def __init__(self, hosts: dict[str, str] | None = None):
+        self.hosts = {k.rstrip("/"): v.rstrip("/") for k, v in (hosts or {}).items()}
+        self.cookies: dict[tuple, dict[str, str]] = {}
+        self.hops: list[Hop] = []
+
+    def _real(self, url: str) -> str:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin in self.hosts:
+            return self.hosts[origin] + url[len(origin):]
+        return url
+
+    def request(self, method: str, url: str, form: dict | None = None,
+                headers: dict | None = None) -> Hop:
+        real = urlsplit(self._real(url))
+        if real.scheme != "http" or real.hostname != "127.0.0.1":
+            raise BrowserError(f"refusing to leave the machine: {url}")
+        key = (real.hostname, real.port)
+        jar = self.cookies.setdefault(key, {})
+        path = real.path + (f"?{real.query}" if real.query else "")
+        hdrs = dict(headers or {})
+        hdrs.setdefault("Accept", "text/html")
+        if jar:
+            hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+        body = None
+        if form is not None:
+            body = urlencode(form).encode()
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        conn = http.client.HTTPConnection(real.hostname, real.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            data = r.read()
+            for raw in r.headers.get_all("Set-Cookie") or []:
+                name, _, value = raw.split(";", 1)[0].partition("=")
+                name = name.strip()
+                if not value or "expires=thu, 01 jan 1970" in raw.lower():
+                    jar.pop(name, None)
+                else:
+                    jar[name] = value.strip()
+            hop = Hop(method, url, r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        finally:
+            conn.close()
+        self.hops.append(hop)
+        return hop
+
+    def get(self, url: str) -> Hop:
+        return self.request("GET", url)
+
+    # -- the steps of the flow
+    def open_authorization_url(self, authorization_url: str) -> Hop:
+        """GET warrant's authorizationUrl: the hop (a 303 to the provider when all is well)."""
+        return self.get(authorization_url)
+
+    def at_provider(self, provider_url: str, username: str, *, deny: bool = False,
+                    stop: Callable[[str], bool] | None = None) -> str:
+        """Runs the provider's side from its authorization URL: oidc-provider's login and
+        consent pages (submitted, or cancelled with deny=True), or a provider that redirects
+        at once (the quirk provider). Returns the URL the provider redirects the browser to
+        that is not the provider's own (warrant's callback, with code/state/iss or error)."""
+        start = urlsplit(self._real(provider_url))
+        provider_origin = (start.hostname, start.port)
+        url, method, form = provider_url, "GET", None
+        for _ in range(20):
+            hop = self.request(method, url, form)
+            method, form = "GET", None
+            if hop.status in (302, 303):
+                loc = hop.location
+                real = urlsplit(self._real(loc))
+                if (real.hostname, real.port) != provider_origin or (stop and stop(loc)):
+                    return loc
+                url = loc
+                continue
+            if hop.status == 200 and "/interaction/" in url:
+                m = re.search(rb'name="prompt" value="(\w+)"', hop.body)
+                prompt = m.group(1).decode() if m else None
+                if deny:
+                    m = re.search(rb'href="([^"]*/abort)"', hop.body)
+                    if not m:
+                        raise BrowserError(f"no cancel link on {prompt} page")
+                    url = urljoin(url, m.group(1).decode())
+                    continue
+                if prompt == "login":
+                    method, form = "POST", {"prompt": "login", "login": username,
+                                            "password": "any-password"}
+                elif prompt == "consent":
+                    method, form = "POST", {"prompt": "consent"}
+                else:
+                    raise BrowserError(f"unexpected interaction page: {hop.body[:300]!r}")
+                url = urljoin(url, _form_action(hop.body) or url)
+                continue
+            raise BrowserError(f"provider answered {hop.status} at {url}: {hop.body[:300]!r}")
+        raise BrowserError(f"the provider never redirected back: {self.hops[-20:]}")
+
+    def authorize(self, authorization_url: str, username: str = "alice", *,
+                  deny: bool = False) -> "FlowResult":
+        """The whole user side: warrant's authorizationUrl -> provider (login, consent or
+        cancel) -> warrant's callback -> stop at the redirect to the app's return URL."""
+        first = self.open_authorization_url(authorization_url)
+        if first.status != 303:
+            raise BrowserError(f"authorizationUrl answered {first.status}, not 303: "
+                               f"{first.body[:300]!r}")
+        provider_url = first.location
+        callback_url = self.at_provider(provider_url, username, deny=deny)
+        cb = self.get(callback_url)
+        return FlowResult(first, provider_url, callback_url, cb)
+
+
+class FlowResult:
+    """What the browser saw: .authorize (the hop at warrant's authorization URL),
+    .provider_url (where warrant sent the browser), .callback_url (where the provider sent
+    it back: warrant's callback with code, state, iss), .callback (warrant's answer there),
+    .return_url (its Location), .query (the return URL's query: session_id, state, error)."""
+
+    def __init__(self, authorize: Hop, provider_url: str, callback_url: str, callback: Hop):
+        self.authorize = authorize
+        self.provider_url = provider_url
+        self.callback_url = callback_url
+        self.callback = callback
+        self.return_url = callback.location if callback.status in (302, 303) else None
+        q = parse_qs(urlsplit(self.return_url).query, keep_blank_values=True) \
+            if self.return_url else {}
+        self.query = {k: v[-1] for k, v in q.items()}
+        self.query_lists = q
+        cbq = parse_qs(urlsplit(callback_url).query)
+        for k in ("code",):
+            for v in cbq.get(k, []):
+                helpers.register_secret(v)
+
+    @property
+    def provider_params(self) -> dict:
+        """The query warrant sent to the provider's authorization endpoint."""
+        return {k: v[-1] for k, v in parse_qs(urlsplit(self.provider_url).query,
+                                               keep_blank_values=True).items()}
+
+    @property
+    def callback_params(self) -> dict:
+        return {k: v[-1] for k, v in parse_qs(urlsplit(self.callback_url).query,
+                                               keep_blank_values=True).items()}
+
+    def __repr__(self):
+        return (f"<FlowResult callback {self.callback.status} -> {self.return_url!r}>")
+
+
+def _form_action(body: bytes) -> str | None:
+    m = re.search(rb'<form[^>]*action="([^"]+)"', body)
+    return html_unescape(m.group(1).decode()) if m else None
+
+
+def html_unescape(s: str) -> str:
+    import html as _html
+    return _html.unescape(s)
+
+
+# -- warrant-side set-up for the 3LO tests
+
+
+def create_3lo_provider(control, idp: "OidcProvider", *, name: str | None = None,
+                        auth_method: str = "client_secret_basic",
+                        access_token_ttl: int | None = None, rotate: bool | None = None,
+                        metadata: bool = False, method_in_config: bool = False) -> dict:
+    """A CustomOauth2 credential provider in warrant backed by a client registered at the
+    test kit's oidc-provider with warrant's callback URL as its redirect URI.
+
+    The callback URL exists only once the provider does, so: create the provider with a
+    placeholder client, register the client (RFC 7591) with the callback URL, then update
+    the provider with the registered client id and secret. metadata=True configures
+    authorizationServerMetadata instead of the discovery URL; method_in_config sets
+    clientAuthenticationMethod explicitly. Returns {"name", "callbackUrl", "arn",
+    "client": the registration response}."""
+    name = name or helpers.uname("uf-p")
+    if metadata:
+        disc = {"authorizationServerMetadata": {
+            "issuer": idp.issuer, "authorizationEndpoint": idp.issuer + "/auth",
+            "tokenEndpoint": idp.token_endpoint,
+            "responseTypes": ["code"]}}
+    else:
+        disc = {"discoveryUrl": idp.discovery_url}
+    placeholder = helpers.new_secret("uf-placeholder-")
+    r = control.create_oauth2_credential_provider(
+        name=name, credentialProviderVendor="CustomOauth2",
+        oauth2ProviderConfigInput={"customOauth2ProviderConfig": {
+            "clientId": "placeholder", "clientSecret": placeholder, "oauthDiscovery": disc}})
+    callback = r["callbackUrl"]
+    client = register_client(idp, callback, auth_method=auth_method,
+                             access_token_ttl=access_token_ttl, rotate=rotate)
+    cfg: dict = {"clientId": client["client_id"], "clientSecret": client["client_secret"],
+                 "oauthDiscovery": disc}
+    if method_in_config:
+        cfg["clientAuthenticationMethod"] = auth_method.upper()
+    u = control.update_oauth2_credential_provider(
+        name=name, credentialProviderVendor="CustomOauth2",
+        oauth2ProviderConfigInput={"customOauth2ProviderConfig": cfg})
+    if u["callbackUrl"] != callback:
+        raise AssertionError(f"the callback URL changed on update: {callback} -> "
+                             f"{u['callbackUrl']}")
+    return {"name": name, "callbackUrl": callback,
+            "arn": r["credentialProviderArn"], "client": client}
+
+
+def create_3lo_workload(control, return_urls: Iterable[str], name: str | None = None) -> str:
+    """A workload identity with allowedResourceOauth2ReturnUrls."""
+    name = name or helpers.uname("uf-wl")
+    control.create_workload_identity(name=name,
+                                     allowedResourceOauth2ReturnUrls=list(return_urls))
+    return name
+
+
+def wat_for_user(data, workload: str, user_id: str) -> str:
+    """A workload access token for `workload` acting for userId `user_id`."""
+    r = data.get_workload_access_token_for_user_id(workloadName=workload, userId=user_id)
+    return helpers.register_secret(r["workloadAccessToken"])
+
+
+def wat_for_jwt(data, workload: str, user_token: str) -> str:
+    """A workload access token for `workload` acting for the user a JWT proves."""
+    r = data.get_workload_access_token_for_jwt(workloadName=workload, userToken=user_token)
+    return helpers.register_secret(r["workloadAccessToken"])
