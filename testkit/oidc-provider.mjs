@@ -156,6 +156,9 @@ const stats = {
   // token-endpoint requests per grant_type (as sent, successful or not; "none" when the
   // request had no grant_type oidc-provider could parse)
   grants: {},
+  // the same per client id (the authenticated client, else the client_id the request
+  // named in the form or in Authorization: Basic; "none" when it named none)
+  grants_by_client: {},
   // authorization requests (GET/POST /auth) and dynamic client registrations (POST /reg)
   authorization_requests: 0,
   registrations: 0,
@@ -183,6 +186,20 @@ function paramsWithoutSecret(body) {
     if (k !== 'client_secret') out[k] = v;
   }
   return out;
+}
+
+function requestClientId(ctx, body) {
+  if (ctx.oidc && ctx.oidc.client) return ctx.oidc.client.clientId;
+  const h = ctx.get('authorization');
+  if (/^basic\s/i.test(h)) {
+    try {
+      const pair = Buffer.from(h.slice(6).trim(), 'base64').toString('utf8');
+      return decodeURIComponent(pair.split(':')[0].replace(/\+/g, ' ')) || 'none';
+    } catch (err) {
+      return 'none';
+    }
+  }
+  return typeof body.client_id === 'string' && body.client_id ? body.client_id : 'none';
 }
 
 function authKind(ctx, body) {
@@ -352,6 +369,7 @@ server.listen(args.port, '127.0.0.1', () => {
       stats.jwks_requests = 0;
       stats.discovery_requests = 0;
       stats.grants = {};
+      stats.grants_by_client = {};
       stats.authorization_requests = 0;
       stats.registrations = 0;
       authorizations.length = 0;
@@ -415,6 +433,9 @@ server.listen(args.port, '127.0.0.1', () => {
       record.auth = authKind(ctx, body);
       const grant = typeof body.grant_type === 'string' ? body.grant_type : 'none';
       stats.grants[grant] = (stats.grants[grant] || 0) + 1;
+      const who = requestClientId(ctx, body);
+      const mine = stats.grants_by_client[who] || (stats.grants_by_client[who] = {});
+      mine[grant] = (mine[grant] || 0) + 1;
       const out = ctx.body;
       if (ctx.status === 200 && out && typeof out === 'object') {
         const clientId = ctx.oidc && ctx.oidc.client ? ctx.oidc.client.clientId : null;

@@ -140,13 +140,15 @@ def test_stats_count_every_token_request_and_reset(oidc_provider):
     p = oidc_provider
     p.reset()
     assert p.stats() == {"token_requests": 0, "last": None, "jwks_requests": 0,
-                         "discovery_requests": 0, "grants": {}, "authorization_requests": 0,
-                         "registrations": 0}
+                         "discovery_requests": 0, "grants": {}, "grants_by_client": {},
+                         "authorization_requests": 0, "registrations": 0}
     assert p.token("basic")[0] == 200
     assert p.token("post", scope="read")[0] == 200
     s = p.stats()
     assert s["token_requests"] == 2
     assert s["grants"] == {"client_credentials": 2}
+    assert s["grants_by_client"] == {p.clients["basic"]["client_id"]: {"client_credentials": 1},
+                                     p.clients["post"]["client_id"]: {"client_credentials": 1}}
     assert s["last"]["auth"] == "post"
     assert "client_secret" not in s["last"]["params"]
     assert p.clients["post"]["client_secret"] not in json.dumps(s)
@@ -605,6 +607,8 @@ def test_refresh_rotation_and_replay_revokes_the_grant(oidc_provider):
     s3, r3 = p.refresh_token_grant(c["client_id"], c["client_secret"], r1["refresh_token"])
     assert s3 == 400 and r3["error"] == "invalid_grant"
     assert p.grants() == {"authorization_code": 1, "refresh_token": 3}
+    assert p.grants(c["client_id"]) == {"authorization_code": 1, "refresh_token": 3}
+    assert p.grants("someone-else") == {}
 
 
 def test_refresh_without_rotation_when_opted_out(oidc_provider):

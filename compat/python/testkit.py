@@ -246,9 +246,12 @@ class OidcProvider(helpers.ChildProcess):
         assert status == 200, (status, body[:300])
         return json.loads(body)
 
-    def grants(self) -> dict:
-        """Token-endpoint requests per grant_type since the last reset."""
-        return dict(self.stats()["grants"])
+    def grants(self, client_id: str | None = None) -> dict:
+        """Token-endpoint requests per grant_type since the last reset (of one client)."""
+        s = self.stats()
+        if client_id is None:
+            return dict(s["grants"])
+        return dict(s["grants_by_client"].get(client_id, {}))
 
     def refresh_token_grant(self, client_id: str, client_secret: str,
                             refresh_token: str, auth: str = "basic") -> tuple[int, dict | None]:
