@@ -179,6 +179,9 @@ function keep(list, item) {
 }
 // client ids registered at run time (the static clients are never in here)
 const registered = new Set();
+// grant ids per client id (from oidc-provider's grant.saved events), for
+// /__testkit/revoke-grants
+const grantsOf = new Map();
 
 function paramsWithoutSecret(body) {
   const out = {};
@@ -354,6 +357,25 @@ server.listen(args.port, '127.0.0.1', () => {
     process.stderr.write(`oidc-provider server_error: ${err && err.message}\n`);
   });
 
+  provider.on('grant.saved', (grant) => {
+    if (!grantsOf.has(grant.clientId)) grantsOf.set(grant.clientId, new Set());
+    grantsOf.get(grant.clientId).add(grant.jti);
+  });
+
+  // What a user does with "revoke access" at a real provider: every grant of the client
+  // and every code and token issued under it are gone; the next refresh is invalid_grant.
+  async function revokeGrants(clientId) {
+    const ids = [...(grantsOf.get(clientId) || [])];
+    await Promise.all(ids.flatMap((id) => [
+      provider.AccessToken.revokeByGrantId(id),
+      provider.RefreshToken.revokeByGrantId(id),
+      provider.AuthorizationCode.revokeByGrantId(id),
+      provider.Grant.adapter.destroy(id),
+    ]));
+    grantsOf.delete(clientId);
+    return ids.length;
+  }
+
   // Test-only endpoints and the token-endpoint counter, mounted before the provider.
   provider.use(async (ctx, next) => {
     if (ctx.path === '/__testkit/stats') {
@@ -374,6 +396,13 @@ server.listen(args.port, '127.0.0.1', () => {
       stats.registrations = 0;
       authorizations.length = 0;
       ctx.status = 204;
+      return;
+    }
+    if (ctx.path === '/__testkit/revoke-grants') {
+      if (ctx.method !== 'POST') { ctx.status = 405; return; }
+      const clientId = new URLSearchParams(ctx.querystring).get('client_id');
+      if (!clientId) { ctx.status = 400; ctx.body = { error: 'client_id required' }; return; }
+      ctx.body = { revoked: await revokeGrants(clientId) };
       return;
     }
     if (ctx.path === '/__testkit/issued') {

@@ -69,9 +69,11 @@ Test-only endpoints (any vendor's origin, it is one server):
                              "issued": {"codes": [...], "access_tokens": [...],
                               "refresh_tokens": [...]}}      (issued: never cleared)
     POST /__quirks/reset    204: counters, records, armed failures and settings cleared
-    POST /__quirks/fail-next-refresh   {"vendor": V, "error"?: "invalid_grant"} -> 204: the
-                             next refresh_token grant of V answers that error code as is
-                             (in the vendor's shape) and kills the refresh token
+    POST /__quirks/fail-next-refresh   {"vendor": V, "error"?: "invalid_grant",
+                             "status"?: 400} -> 204: the next refresh_token grant of V
+                             answers that error code as is (in the vendor's shape, with
+                             that status; a 5xx status answers a text/plain 5xx instead);
+                             invalid_grant also kills the refresh token
     POST /__quirks/deny-next           {"vendor": V, "error"?: "access_denied"} -> 204: the
                              next authorization of V redirects with error=...
     POST /__quirks/config   {"vendor": V, "expires_in": N | null} -> 204: lifetime of the
@@ -170,7 +172,7 @@ class QuirkProvider:
         with self.lock:
             self.stats = {v: {"authorizations": [], "token_requests": {},
                               "last_token_request": None, "errors": []} for v in VENDORS}
-            self.fail_next_refresh: dict[str, str] = {}
+            self.fail_next_refresh: dict[str, tuple[str, int]] = {}
             self.deny_next: dict[str, str] = {}
             self.expires_in: dict[str, int | None] = {}
             self.redirect_uris = {}
@@ -293,7 +295,11 @@ def _make_handler(qp: QuirkProvider):
                 return self._json(400, {"error": f"unknown vendor {vendor!r}"})
             with qp.lock:
                 if path == "/__quirks/fail-next-refresh":
-                    qp.fail_next_refresh[vendor] = str(doc.get("error") or "invalid_grant")
+                    status = doc.get("status", 400)
+                    if not isinstance(status, int) or not 400 <= status <= 599:
+                        return self._json(400, {"error": "status: 400..599"})
+                    qp.fail_next_refresh[vendor] = (str(doc.get("error") or "invalid_grant"),
+                                                    status)
                 elif path == "/__quirks/deny-next":
                     qp.deny_next[vendor] = str(doc.get("error") or "access_denied")
                 elif path == "/__quirks/config":
@@ -473,11 +479,13 @@ def _make_handler(qp: QuirkProvider):
                 armed = qp.fail_next_refresh.pop(vendor, None)
                 rec = qp.refresh_tokens.get(rt)
                 ok = rec is not None and rec["alive"] and rec["vendor"] == vendor
-                if ok and armed:
+                if ok and armed and armed[0] == "invalid_grant":
                     rec["alive"] = False  # the provider revoked it
             if armed:
-                return self._error(vendor, 400, armed, "the refresh token was revoked",
-                                   verbatim=True)
+                error, status = armed
+                if status >= 500:
+                    return self._send(status, b"upstream trouble (quirk provider)", "text/plain")
+                return self._error(vendor, status, error, "refresh refused", verbatim=True)
             if not ok:
                 return self._error(vendor, 400, "invalid_grant", "refresh token invalid",
                                    refresh=True)

@@ -621,6 +621,20 @@ def test_refresh_without_rotation_when_opted_out(oidc_provider):
         assert s == 200 and r.get("refresh_token") in (None, tok["refresh_token"]), r
 
 
+def test_revoke_grants_kills_codes_and_refresh_tokens(oidc_provider):
+    p = oidc_provider
+    c = register_client(p, APP_CB)
+    back, verifier, _ = _code_flow(p, c)
+    tok = _redeem(p, c, parse_qs(urlsplit(back).query)["code"][0], verifier)[1]
+    back2, verifier2, _ = _code_flow(p, c)
+    assert p.revoke_grants(c["client_id"]) == 2
+    status, r = p.refresh_token_grant(c["client_id"], c["client_secret"], tok["refresh_token"])
+    assert status == 400 and r["error"] == "invalid_grant"
+    status, r = _redeem(p, c, parse_qs(urlsplit(back2).query)["code"][0], verifier2)
+    assert status == 400 and r["error"] == "invalid_grant"
+    assert p.revoke_grants(c["client_id"]) == 0
+
+
 def test_cancel_at_the_provider_is_access_denied(oidc_provider):
     p = oidc_provider
     c = register_client(p, APP_CB)
@@ -852,3 +866,25 @@ def test_quirk_armed_failures_and_lifetimes(quirks):
     quirks.reset()
     status, _, doc = quirk_login(quirks, "GoogleOauth2")
     assert doc["expires_in"] == 3599
+
+
+def test_quirk_armed_non_fatal_refresh_failures(quirks):
+    quirks.reset()
+    status, _, doc = quirk_login(quirks, "DropboxOauth2")
+    rt = doc["refresh_token"]
+    quirks.fail_next_refresh("DropboxOauth2", "temporarily_unavailable", 400)
+    s1, _, d1 = quirk_token(quirks, "DropboxOauth2", {"grant_type": "refresh_token",
+                                                      "refresh_token": rt})
+    assert s1 == 400 and d1["error"] == "temporarily_unavailable"
+    quirks.fail_next_refresh("DropboxOauth2", status=503)
+    path = QUIRK_FLOWS["DropboxOauth2"][1]
+    c = quirks.clients["DropboxOauth2"]
+    st, h, body = http_request("POST", quirks.origin + path, urlencode({
+        "grant_type": "refresh_token", "refresh_token": rt, "client_id": c["client_id"],
+        "client_secret": c["client_secret"]}).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 503 and h["content-type"].startswith("text/plain")
+    # neither killed the refresh token
+    s3, _, d3 = quirk_token(quirks, "DropboxOauth2", {"grant_type": "refresh_token",
+                                                      "refresh_token": rt})
+    assert s3 == 200 and d3["access_token"]

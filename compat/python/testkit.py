@@ -253,6 +253,14 @@ class OidcProvider(helpers.ChildProcess):
             return dict(s["grants"])
         return dict(s["grants_by_client"].get(client_id, {}))
 
+    def revoke_grants(self, client_id: str) -> int:
+        """Revokes every grant of the client (and its codes and tokens), like a user
+        removing the app's access at the provider; returns how many grants."""
+        status, _, body = http_request(
+            "POST", self.issuer + "/__testkit/revoke-grants?" + urlencode({"client_id": client_id}))
+        assert status == 200, (status, body[:300])
+        return json.loads(body)["revoked"]
+
     def refresh_token_grant(self, client_id: str, client_secret: str,
                             refresh_token: str, auth: str = "basic") -> tuple[int, dict | None]:
         """A refresh_token grant straight at the provider (e.g. replaying a rotated token)."""
@@ -787,8 +795,12 @@ class QuirkProvider(helpers.ChildProcess):
     def reset(self) -> None:
         self._post("/__quirks/reset")
 
-    def fail_next_refresh(self, vendor: str, error: str = "invalid_grant") -> None:
-        self._post("/__quirks/fail-next-refresh", {"vendor": vendor, "error": error})
+    def fail_next_refresh(self, vendor: str, error: str = "invalid_grant",
+                          status: int = 400) -> None:
+        """The next refresh of `vendor` answers `error` (HTTP `status`; a 5xx is a bare
+        text/plain 5xx); invalid_grant also kills the refresh token."""
+        self._post("/__quirks/fail-next-refresh", {"vendor": vendor, "error": error,
+                                                   "status": status})
 
     def deny_next(self, vendor: str, error: str = "access_denied") -> None:
         self._post("/__quirks/deny-next", {"vendor": vendor, "error": error})
