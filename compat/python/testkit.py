@@ -765,7 +765,10 @@ class QuirkProvider(helpers.ChildProcess):
                         line = (json.dumps(red) + "\n").encode()
                     except (ValueError, KeyError, TypeError, AttributeError):
                         pass
+                    out.write(line)  # logged before start() returns
+                    out.flush()
                     self._ready.set()
+                    continue
                 out.write(line)
                 out.flush()
         self._ready.set()
