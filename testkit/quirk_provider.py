@@ -73,7 +73,7 @@ Test-only endpoints (any vendor's origin, it is one server):
                              "status"?: 400} -> 204: the next refresh_token grant of V
                              answers that error code as is (in the vendor's shape, with
                              that status; a 5xx status answers a text/plain 5xx instead);
-                             invalid_grant also kills the refresh token
+                             invalid_grant with 400 also kills the refresh token
     POST /__quirks/deny-next           {"vendor": V, "error"?: "access_denied"} -> 204: the
                              next authorization of V redirects with error=...
     POST /__quirks/config   {"vendor": V, "expires_in": N | null} -> 204: lifetime of the
@@ -479,7 +479,7 @@ def _make_handler(qp: QuirkProvider):
                 armed = qp.fail_next_refresh.pop(vendor, None)
                 rec = qp.refresh_tokens.get(rt)
                 ok = rec is not None and rec["alive"] and rec["vendor"] == vendor
-                if ok and armed and armed[0] == "invalid_grant":
+                if ok and armed and armed == ("invalid_grant", 400):
                     rec["alive"] = False  # the provider revoked it
             if armed:
                 error, status = armed

@@ -887,4 +887,4 @@ def test_quirk_armed_non_fatal_refresh_failures(quirks):
     # neither killed the refresh token
     s3, _, d3 = quirk_token(quirks, "DropboxOauth2", {"grant_type": "refresh_token",
                                                       "refresh_token": rt})
-    assert s3 == 200 and d3["access_token"]
+    assert s3 == 200 and d3["access_token"], d3
