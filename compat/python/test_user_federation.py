@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import boto3
 import pytest
@@ -41,8 +41,8 @@ import helpers
 from helpers import (ACCOUNT, ADMIN_KEY_ID, ADMIN_SECRET, REGION, Server, assert_raw_error,
                      create_key, expect_error, raw_call, register_secret, scan_tree_for,
                      secret_variants, status_of, uname)
-from testkit import (Browser, BrowserError, OidcProvider, create_3lo_provider,
-                     create_3lo_workload, http_request, wat_for_jwt, wat_for_user)
+from testkit import (Browser, OidcProvider, create_3lo_provider, create_3lo_workload,
+                     wat_for_jwt, wat_for_user)
 
 PUBLIC = "https://warrant.example.test"
 RETURN = "https://app.example/cb"
@@ -1231,7 +1231,8 @@ def test_custom_parameters_reach_the_provider(uf, idp):
                                                     "ui_locales": "de", "x-tenant": "7 8"},
                  customState="cs-1")
     res = uf.flow(s["authorizationUrl"], "alice")
-    auths = [a["params"] for a in idp.authorizations() if a["params"].get("client_id") == ns.client_id]
+    auths = [a["params"] for a in idp.authorizations()
+             if a["params"].get("client_id") == ns.client_id]
     assert len(auths) == 1, auths
     a = auths[0]
     assert a["login_hint"] == "alice@example.test" and a["ui_locales"] == "de"
@@ -1319,7 +1320,7 @@ def test_long_poll_limits(uf):
 def test_long_poll_sees_a_failure_at_once(uf):
     ns = uf.setup()
     s = uf.start(ns.wat, ns.name)
-    res = uf.flow(s["authorizationUrl"], "alice")
+    assert uf.flow(s["authorizationUrl"], "alice").callback.status == 303
     poller = with_wait_header(uf.server.data_client(), 20)
     out: dict = {}
 
