@@ -188,6 +188,8 @@ pub fn router(service: Arc<Service>, settings: ApiSettings, clock: Arc<dyn Clock
             any(authorizers),
         )
         .route("/warrant/v1/audit/events", any(audit_events))
+        .route("/identities/oauth2/authorize", any(oauth2_authorize))
+        .route("/identities/oauth2/callback/{id}", any(oauth2_callback))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/metrics", get(metrics));
     for &path in UNSUPPORTED {
@@ -230,7 +232,29 @@ fn request_meta(parts: &axum::http::request::Parts) -> RequestMeta {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip().to_string())
             .unwrap_or_else(|| "unknown".into()),
+        wait: None,
     }
+}
+
+/// The most a long poll may wait.
+const MAX_WAIT_SECS: u64 = 30;
+
+/// `x-warrant-wait-seconds: N` (0..=30): long-poll an unfinished authorization session.
+fn long_poll(parts: &axum::http::request::Parts) -> Result<Option<Duration>, ApiError> {
+    let Some(v) = parts.headers.get("x-warrant-wait-seconds") else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .filter(|s| s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|n| *n <= MAX_WAIT_SECS)
+        .map(|n| Some(Duration::from_secs(n)))
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "1 validation error detected: Value at 'x-warrant-wait-seconds' failed to satisfy constraint: Member must be an integer from 0 to {MAX_WAIT_SECS}"
+            ))
+        })
 }
 
 /// Give every response an `x-amzn-RequestId`, and log each request once.
@@ -357,6 +381,8 @@ async fn run(
             return Err(r.error);
         }
     };
+    let mut meta = meta;
+    meta.wait = long_poll(&parts)?;
     let mut input = parse_json(&bytes)?;
     if let Value::Null = input {
         input = Value::Object(Map::new());
@@ -493,6 +519,118 @@ async fn audit_events(State(st): State<AppState>, req: Request) -> Response {
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Headers of every browser-facing response: nothing cached, no referrer carried on.
+const BROWSER_HEADERS: [(&str, &str); 3] = [
+    ("cache-control", "no-store"),
+    ("referrer-policy", "no-referrer"),
+    ("x-content-type-options", "nosniff"),
+];
+
+/// A browser endpoint's answer: a 303 to `location`, or an HTML page saying what went
+/// wrong (the service's message, which never echoes a query value).
+fn browser_answer(r: Result<String, warrant_core::Error>) -> Response {
+    match r {
+        Ok(location) => match HeaderValue::from_str(&location) {
+            Ok(v) => {
+                let mut res = (StatusCode::SEE_OTHER, BROWSER_HEADERS).into_response();
+                res.headers_mut().insert("location", v);
+                res
+            }
+            Err(_) => browser_page(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerException",
+                "The return address cannot be sent to a browser",
+            )),
+        },
+        Err(e) => browser_page(ApiError::from(e)),
+    }
+}
+
+fn browser_page(e: ApiError) -> Response {
+    let escaped: String = e
+        .message
+        .chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '&' => "&amp;".to_string(),
+            '"' => "&quot;".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Authorization failed</title></head>\n<body><h1>Authorization failed</h1>\n<p>{escaped}</p></body></html>\n"
+    );
+    (
+        e.status,
+        [
+            ("content-type", "text/html; charset=utf-8"),
+            BROWSER_HEADERS[0],
+            BROWSER_HEADERS[1],
+            BROWSER_HEADERS[2],
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn browser_query(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
+        .map(|q| q.0)
+        .map_err(|_| ApiError::validation("The query string is not valid"))
+}
+
+/// `GET /identities/oauth2/authorize?request_uri=…`: the link an agent hands its user;
+/// 303 to the provider's authorization endpoint.
+async fn oauth2_authorize(State(st): State<AppState>, req: Request) -> Response {
+    if req.method() != Method::GET {
+        return browser_page(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnknownOperationException",
+            "Use GET",
+        ));
+    }
+    let q = match browser_query(&req) {
+        Ok(q) => q,
+        Err(e) => return browser_page(e),
+    };
+    let uris: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "request_uri")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let [uri] = uris[..] else {
+        return browser_page(ApiError::validation(
+            "The link must carry exactly one request_uri",
+        ));
+    };
+    browser_answer(st.service.oauth2_authorize(uri).await)
+}
+
+/// `GET /identities/oauth2/callback/{id}?code=…&state=…`: the provider sends the
+/// browser back here; 303 to the workload's return URL.
+async fn oauth2_callback(State(st): State<AppState>, req: Request) -> Response {
+    if req.method() != Method::GET {
+        return browser_page(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnknownOperationException",
+            "Use GET",
+        ));
+    }
+    let (parts, _) = req.into_parts();
+    let meta = request_meta(&parts);
+    let id = parts
+        .uri
+        .path()
+        .trim_start_matches("/identities/oauth2/callback/")
+        .to_string();
+    let q = match axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
+        Ok(q) => q.0,
+        Err(_) => return browser_page(ApiError::validation("The query string is not valid")),
+    };
+    browser_answer(st.service.oauth2_callback(&id, &q, &meta).await)
 }
 
 /// One of warrant's own settings of a workload, at

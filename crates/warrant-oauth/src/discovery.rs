@@ -23,6 +23,9 @@ pub struct Metadata {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// RFC 9207: the server sends `iss` with every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// The two parts of a discovery URL around its well-known name:

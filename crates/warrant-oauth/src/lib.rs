@@ -1,6 +1,7 @@
 //! warrant's outbound OAuth 2.0 client: every call to a provider goes through the
 //! SSRF-guarded [`HttpClient`]; provider metadata comes from [`Discovery`] (fetched,
-//! validated, cached); token requests are made with the `oauth2` crate over that client.
+//! validated, cached); token requests ([`token_request`]) read every shape real vendors
+//! answer in.
 //!
 //! Errors name the provider's origin (scheme, host, port), its `error` and
 //! `error_description`, an HTTP status; never a path, a secret or a token.
@@ -11,7 +12,10 @@ mod token;
 
 pub use discovery::{expected_issuer, names_issuer, Discovery, Metadata};
 pub use guard::{is_forbidden, origin, HttpClient, OutboundAllow, OutboundSettings, Response};
-pub use token::{client_credentials, AuthMethod, ClientCredentials, TokenSet};
+pub use token::{
+    client_credentials, pkce_challenge, random_token, token_request, AuthMethod, ClientCredentials,
+    Granted, ResponseQuirks, TokenRequest, TokenSet,
+};
 
 /// Why an outbound call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,15 +1,19 @@
-//! Token requests, made with the `oauth2` crate over the guarded client.
+//! Token requests (RFC 6749 §3.2): every grant warrant makes, over the guarded client.
+//!
+//! Written here rather than with the `oauth2` crate, which warrant used for the
+//! client-credentials grant at first: real vendors answer in shapes that crate refuses
+//! by design (GitHub form-encodes unless asked for JSON and reports errors with HTTP 200,
+//! Slack nests the user's token in `authed_user`, Twitch sends `scope` as an array,
+//! Salesforce omits `expires_in`, some omit `token_type`), and its typed client cannot
+//! keep the extra members a vendor's API needs (`instance_url`). One function builds the
+//! form, authenticates the client, and reads every shape into one [`Granted`].
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use oauth2::basic::BasicClient;
-use oauth2::{
-    AsyncHttpClient, AuthType, ClientId, ClientSecret, HttpRequest, HttpResponse,
-    RequestTokenError, Scope, TokenResponse, TokenUrl,
-};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::{origin, HttpClient, OutboundError};
 
@@ -20,6 +24,27 @@ pub enum AuthMethod {
     Basic,
     /// `client_id` and `client_secret` in the form body.
     Post,
+}
+
+/// How a vendor's token responses deviate from RFC 6749 §5.1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResponseQuirks {
+    /// Slack (v2): the user's token set is the `authed_user` member.
+    pub nested_user_token: bool,
+    /// Members of the response kept beside the token set (Salesforce `instance_url`).
+    pub keep: &'static [&'static str],
+}
+
+/// A token request: the grant's parameters, and how to authenticate the client.
+pub struct TokenRequest<'a> {
+    pub token_endpoint: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    pub auth: AuthMethod,
+    /// The grant's parameters (`grant_type` first), already checked by the caller not to
+    /// collide with client authentication.
+    pub params: Vec<(&'a str, &'a str)>,
+    pub quirks: ResponseQuirks,
 }
 
 /// A client-credentials grant request.
@@ -43,6 +68,7 @@ pub struct TokenSet {
     pub access_token: String,
     pub token_type: String,
     pub expires_in: Option<Duration>,
+    /// Granted scopes, space-separated, when the provider said.
     pub scope: Option<String>,
     pub refresh_token: Option<String>,
 }
@@ -57,148 +83,335 @@ impl std::fmt::Debug for TokenSet {
     }
 }
 
+/// A token set and the vendor members kept beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Granted {
+    pub set: TokenSet,
+    pub kept: BTreeMap<String, String>,
+}
+
 /// Run the client-credentials grant (RFC 6749 §4.4).
 pub async fn client_credentials(
     http: &HttpClient,
     req: &ClientCredentials<'_>,
 ) -> Result<TokenSet, OutboundError> {
+    let scope = req.scopes.join(" ");
+    let mut params = vec![("grant_type", "client_credentials")];
+    if !scope.is_empty() {
+        params.push(("scope", &scope));
+    }
+    params.extend(req.resources.iter().map(|r| ("resource", r.as_str())));
+    params.extend(req.audiences.iter().map(|a| ("audience", a.as_str())));
+    params.extend(req.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let got = token_request(
+        http,
+        &TokenRequest {
+            token_endpoint: req.token_endpoint,
+            client_id: req.client_id,
+            client_secret: req.client_secret,
+            auth: req.auth,
+            params,
+            quirks: ResponseQuirks::default(),
+        },
+    )
+    .await?;
+    Ok(got.set)
+}
+
+/// Make one token request. Never retried: an authorization code or a rotating refresh
+/// token is spent by the first request the provider sees.
+pub async fn token_request(
+    http: &HttpClient,
+    req: &TokenRequest<'_>,
+) -> Result<Granted, OutboundError> {
     let url = http.check_url(req.token_endpoint)?;
     let at = origin(&url);
-    let client = BasicClient::new(ClientId::new(req.client_id.to_string()))
-        .set_client_secret(ClientSecret::new(req.client_secret.to_string()))
-        .set_token_uri(TokenUrl::from_url(url.clone()))
-        .set_auth_type(match req.auth {
-            AuthMethod::Basic => AuthType::BasicAuth,
-            AuthMethod::Post => AuthType::RequestBody,
-        });
-    let mut grant = client
-        .exchange_client_credentials()
-        .add_scopes(req.scopes.iter().map(|s| Scope::new(s.clone())));
-    for r in req.resources {
-        grant = grant.add_extra_param("resource", r.clone());
+    let (headers, body) = encode(req)?;
+    let res = http.post_form(url, &headers, body).await?;
+    read_response(
+        at,
+        res.status,
+        res.content_type.as_deref(),
+        &res.body,
+        req.quirks,
+    )
+}
+
+/// The request's headers and form body, with the client authenticated.
+fn encode(req: &TokenRequest<'_>) -> Result<(http::HeaderMap, Vec<u8>), OutboundError> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    // GitHub answers form-encoded unless asked for JSON.
+    headers.insert(
+        http::header::ACCEPT,
+        http::HeaderValue::from_static("application/json"),
+    );
+    match req.auth {
+        AuthMethod::Basic => {
+            // RFC 6749 §2.3.1: each part form-encoded, then Basic.
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let raw = format!("{}:{}", enc(req.client_id), enc(req.client_secret));
+            let value = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            );
+            let mut v = http::HeaderValue::from_str(&value)
+                .map_err(|_| OutboundError::Refused("the client id cannot be sent".into()))?;
+            v.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, v);
+        }
+        AuthMethod::Post => {
+            form.append_pair("client_id", req.client_id);
+            form.append_pair("client_secret", req.client_secret);
+        }
     }
-    for a in req.audiences {
-        grant = grant.add_extra_param("audience", a.clone());
+    for (k, v) in &req.params {
+        form.append_pair(k, v);
     }
-    for (k, v) in req.extra {
-        grant = grant.add_extra_param(k.clone(), v.clone());
-    }
-    let send = Sender {
-        http,
-        url: url.clone(),
-        seen: Mutex::new(None),
+    Ok((headers, form.finish().into_bytes()))
+}
+
+/// Read a token response of any shape a vendor sends.
+fn read_response(
+    at: String,
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+    quirks: ResponseQuirks,
+) -> Result<Granted, OutboundError> {
+    let bad = |what: &str| OutboundError::BadResponse {
+        at: at.clone(),
+        what: what.into(),
     };
-    let seen = &send.seen;
-    match grant.request_async(&send).await {
-        Ok(t) => Ok(TokenSet {
-            access_token: t.access_token().secret().clone(),
-            token_type: t.token_type().as_ref().to_string(),
-            expires_in: t.expires_in(),
-            scope: t
-                .scopes()
-                .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" ")),
-            refresh_token: t.refresh_token().map(|r| r.secret().clone()),
-        }),
-        Err(RequestTokenError::Request(e)) => Err(e),
-        Err(RequestTokenError::ServerResponse(e)) => {
-            let status = seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .as_ref()
-                .map_or(400, |s| s.0);
-            Err(OutboundError::Provider {
-                at,
-                status,
-                error: e.error().as_ref().to_string(),
-                description: e.error_description().map(|d| clip(d, 300)),
-            })
-        }
-        Err(_) => {
-            let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).take();
-            Err(explain(at, seen))
-        }
-    }
-}
-
-/// The `oauth2` crate's HTTP client: the guarded client, remembering what the
-/// provider sent so errors the crate reports without it can be explained.
-struct Sender<'a> {
-    http: &'a HttpClient,
-    url: url::Url,
-    seen: Mutex<Option<(u16, Vec<u8>)>>,
-}
-
-impl<'c> AsyncHttpClient<'c> for Sender<'_> {
-    type Error = OutboundError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, OutboundError>> + Send + 'c>>;
-
-    fn call(&'c self, r: HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let (parts, body) = r.into_parts();
-            let res = self
-                .http
-                .post_form(self.url.clone(), &parts.headers, body)
-                .await?;
-            *self.seen.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((res.status, res.body.clone()));
-            // The crate insists on JSON; providers that say `text/json` or nothing
-            // still get their body parsed.
-            http::Response::builder()
-                .status(res.status)
-                .header("content-type", "application/json")
-                .body(res.body)
-                .map_err(|_| OutboundError::BadResponse {
-                    at: origin(&self.url),
-                    what: "an unreadable HTTP response".into(),
-                })
+    let form = content_type.is_some_and(|c| {
+        c.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
-    }
-}
-
-/// Describe a response the crate could not use, without echoing it (it may hold a token).
-fn explain(at: String, seen: Option<(u16, Vec<u8>)>) -> OutboundError {
-    let Some((status, body)) = seen else {
-        return OutboundError::BadResponse {
-            at,
-            what: "no response".into(),
-        };
+    });
+    let doc: Option<Map<String, Value>> = if form {
+        Some(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+        )
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => None,
+        }
     };
-    let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
-    // Some providers (GitHub) send OAuth errors with HTTP 200.
-    if let Some(err) = json
+    // An OAuth error, whatever the HTTP status (GitHub and Slack send errors with 200).
+    if let Some(err) = doc
         .as_ref()
-        .and_then(|j| j.get("error"))
-        .and_then(|e| e.as_str())
+        .and_then(|d| d.get("error"))
+        .and_then(Value::as_str)
     {
-        return OutboundError::Provider {
+        return Err(OutboundError::Provider {
             at,
             status,
             error: clip(err, 100),
-            description: json
+            description: doc
                 .as_ref()
-                .and_then(|j| j.get("error_description"))
-                .and_then(|d| d.as_str())
+                .and_then(|d| d.get("error_description"))
+                .and_then(Value::as_str)
                 .map(|d| clip(d, 300)),
-        };
+        });
     }
-    let what = if !(200..300).contains(&status) {
-        format!("HTTP {status}")
-    } else {
-        match &json {
-            None => "the body is not JSON".into(),
-            Some(serde_json::Value::Object(m)) if !m.contains_key("access_token") => {
-                "the token response has no access_token".into()
-            }
-            Some(serde_json::Value::Object(m)) if !m.contains_key("token_type") => {
-                "the token response has no token_type".into()
-            }
-            Some(_) => "the token response is malformed".into(),
-        }
+    if !(200..300).contains(&status) {
+        return Err(bad(&format!("HTTP {status}")));
+    }
+    let Some(doc) = doc else {
+        return Err(bad("the body is not JSON"));
     };
-    OutboundError::BadResponse { at, what }
+    if doc.get("ok") == Some(&Value::Bool(false)) {
+        return Err(OutboundError::Provider {
+            at,
+            status,
+            error: "unknown_error".into(),
+            description: None,
+        });
+    }
+    let tokens = if quirks.nested_user_token {
+        match doc.get("authed_user") {
+            Some(Value::Object(m)) => m,
+            _ => return Err(bad("the token response has no authed_user")),
+        }
+    } else {
+        &doc
+    };
+    let access_token = match tokens.get("access_token") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(bad("the token response has no access_token")),
+    };
+    let token_type = match tokens.get("token_type") {
+        None | Some(Value::Null) => "Bearer".to_string(),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => s.clone(),
+        Some(_) => return Err(bad("the token response has an invalid token_type")),
+    };
+    let expires_in = match tokens.get("expires_in") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .ok_or_else(|| bad("the token response has an invalid expires_in"))?,
+        ),
+        Some(Value::String(s)) => Some(
+            s.parse::<u64>()
+                .map_err(|_| bad("the token response has an invalid expires_in"))?,
+        ),
+        Some(_) => return Err(bad("the token response has an invalid expires_in")),
+    }
+    .map(Duration::from_secs);
+    // A string (space- or comma-separated: GitHub uses commas) or an array (Twitch).
+    let scope = match tokens.get("scope") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(normalize_scopes(s.split([' ', ',']))),
+        Some(Value::Array(a)) => Some(normalize_scopes(a.iter().filter_map(Value::as_str))),
+        Some(_) => return Err(bad("the token response has an invalid scope")),
+    };
+    let refresh_token = match tokens.get("refresh_token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(bad("the token response has an invalid refresh_token")),
+    };
+    let kept = quirks
+        .keep
+        .iter()
+        .filter_map(|k| match doc.get(*k) {
+            Some(Value::String(s)) => Some((k.to_string(), clip(s, 2048))),
+            _ => None,
+        })
+        .collect();
+    Ok(Granted {
+        set: TokenSet {
+            access_token,
+            token_type,
+            expires_in,
+            scope,
+            refresh_token,
+        },
+        kept,
+    })
+}
+
+fn normalize_scopes<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    it.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The S256 challenge of a PKCE verifier (RFC 7636 §4.2). A verifier is a
+/// [`random_token`]: 43 characters from 256 random bits.
+pub fn pkce_challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// 256 random bits from the OS CSPRNG, base64url without padding (43 characters).
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// At most `max` characters of provider-supplied text, without control characters.
 fn clip(s: &str, max: usize) -> String {
     s.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(ct: Option<&str>, body: &str, q: ResponseQuirks) -> Result<Granted, OutboundError> {
+        read_response("http://p".into(), 200, ct, body.as_bytes(), q)
+    }
+
+    #[test]
+    fn reads_the_shapes_vendors_send() {
+        let g = read(
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            "access_token=gho_x&scope=repo%2Cgist&token_type=bearer",
+            ResponseQuirks::default(),
+        )
+        .unwrap();
+        assert_eq!(g.set.access_token, "gho_x");
+        assert_eq!(g.set.scope.as_deref(), Some("repo gist"));
+        let slack = ResponseQuirks {
+            nested_user_token: true,
+            keep: &[],
+        };
+        let g = read(
+            Some("application/json"),
+            r#"{"ok":true,"access_token":"xoxb","authed_user":{"id":"U1","access_token":"xoxp","token_type":"user","scope":"chat:write","refresh_token":"xoxe","expires_in":43200}}"#,
+            slack,
+        )
+        .unwrap();
+        assert_eq!(g.set.access_token, "xoxp");
+        assert_eq!(g.set.refresh_token.as_deref(), Some("xoxe"));
+        assert_eq!(g.set.expires_in, Some(Duration::from_secs(43200)));
+        let e = read(None, r#"{"ok":false,"error":"invalid_code"}"#, slack).unwrap_err();
+        assert!(matches!(e, OutboundError::Provider { ref error, .. } if error == "invalid_code"));
+        let sf = ResponseQuirks {
+            nested_user_token: false,
+            keep: &["instance_url"],
+        };
+        let g = read(
+            None,
+            r#"{"access_token":"00D","instance_url":"https://x.my.salesforce.com","token_type":"Bearer"}"#,
+            sf,
+        )
+        .unwrap();
+        assert_eq!(g.set.expires_in, None);
+        assert_eq!(g.kept["instance_url"], "https://x.my.salesforce.com");
+        let g = read(
+            None,
+            r#"{"access_token":"t","scope":["a","b"],"expires_in":"60"}"#,
+            ResponseQuirks::default(),
+        )
+        .unwrap();
+        assert_eq!(g.set.scope.as_deref(), Some("a b"));
+        assert_eq!(g.set.token_type, "Bearer");
+        assert_eq!(g.set.expires_in, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_token_response() {
+        for body in [
+            "not json",
+            "[]",
+            r#"{"token_type":"Bearer"}"#,
+            r#"{"access_token":""}"#,
+            r#"{"access_token":"t","expires_in":-1}"#,
+            r#"{"access_token":"t","refresh_token":5}"#,
+        ] {
+            assert!(
+                read(None, body, ResponseQuirks::default()).is_err(),
+                "{body}"
+            );
+        }
+        let e = read_response(
+            "http://p".into(),
+            400,
+            None,
+            br#"{"error":"invalid_grant","error_description":"gone\n"}"#,
+            ResponseQuirks::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "http://p refused the token request (HTTP 400): invalid_grant: gone"
+        );
+        // RFC 7636 appendix B.
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGHSc4TKrM"
+        );
+        assert_eq!(random_token().len(), 43);
+    }
 }

@@ -17,8 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    AccessKeyRecord, AuditCheckpoint, AuditHead, AuditQuery, AuditRow, ChainFn, Kind, Millis,
-    NewAuditEvent, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store, VaultEntry,
+    AccessKeyRecord, AuditCheckpoint, AuditHead, AuditQuery, AuditRow, AuthSession, ChainFn, Kind,
+    Millis, NewAuditEvent, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store,
+    VaultEntry,
 };
 
 type ResourceKey = (String, Kind, String);
@@ -269,6 +270,55 @@ impl Store for CachedStore {
 
     async fn count_vault_entries(&self, account_id: &str) -> Result<i64> {
         self.inner.count_vault_entries(account_id).await
+    }
+
+    // Vault leases and authorization sessions change with every step: never cached.
+    async fn delete_vault_entry(&self, account_id: &str, entry_key: &str) -> Result<bool> {
+        self.inner.delete_vault_entry(account_id, entry_key).await
+    }
+
+    async fn acquire_vault_lease(
+        &self,
+        account_id: &str,
+        entry_key: &str,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<bool> {
+        self.inner
+            .acquire_vault_lease(account_id, entry_key, owner, now, until)
+            .await
+    }
+
+    async fn release_vault_lease(
+        &self,
+        account_id: &str,
+        entry_key: &str,
+        owner: &str,
+    ) -> Result<()> {
+        self.inner
+            .release_vault_lease(account_id, entry_key, owner)
+            .await
+    }
+
+    async fn insert_auth_session(&self, s: &AuthSession) -> Result<()> {
+        self.inner.insert_auth_session(s).await
+    }
+
+    async fn get_auth_session(&self, id: &str) -> Result<Option<AuthSession>> {
+        self.inner.get_auth_session(id).await
+    }
+
+    async fn find_auth_session_by_state(&self, state_hash: &str) -> Result<Option<AuthSession>> {
+        self.inner.find_auth_session_by_state(state_hash).await
+    }
+
+    async fn update_auth_session(&self, s: &AuthSession, from: &str) -> Result<bool> {
+        self.inner.update_auth_session(s, from).await
+    }
+
+    async fn prune_auth_sessions(&self, before: Millis) -> Result<u64> {
+        self.inner.prune_auth_sessions(before).await
     }
 
     // The audit trail is append-only and read rarely: nothing to cache.

@@ -130,6 +130,26 @@ pub struct VaultEntry {
     pub updated_at: Millis,
 }
 
+/// An authorization session of user federation (see migration 0004 for each column).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSession {
+    /// SHA-256 (hex) of the session URI.
+    pub id: String,
+    pub account_id: String,
+    /// SHA-256 (hex) of the `state` sent to the provider; `None` once consumed.
+    pub state_hash: Option<String>,
+    /// The provider's callback id (the last segment of its callback URL).
+    pub callback_id: String,
+    pub workload: String,
+    pub user_key: String,
+    pub provider: String,
+    pub status: String,
+    pub sealed: Vec<u8>,
+    pub expires_at: Millis,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
@@ -199,6 +219,35 @@ pub trait Store: Send + Sync + 'static {
     /// Insert or replace a vault entry (committed before this returns).
     async fn put_vault_entry(&self, entry: &VaultEntry) -> Result<()>;
     async fn count_vault_entries(&self, account_id: &str) -> Result<i64>;
+    /// Remove one vault entry; false when there was none.
+    async fn delete_vault_entry(&self, account_id: &str, entry_key: &str) -> Result<bool>;
+    /// Take the refresh lease of a vault entry for `owner` until `until`, unless another
+    /// owner holds one that has not expired at `now`. True when `owner` holds it.
+    async fn acquire_vault_lease(
+        &self,
+        account_id: &str,
+        entry_key: &str,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<bool>;
+    /// Give up `owner`'s lease (no-op when it holds none).
+    async fn release_vault_lease(
+        &self,
+        account_id: &str,
+        entry_key: &str,
+        owner: &str,
+    ) -> Result<()>;
+
+    // ---- user federation: authorization sessions ----
+    async fn insert_auth_session(&self, s: &AuthSession) -> Result<()>;
+    async fn get_auth_session(&self, id: &str) -> Result<Option<AuthSession>>;
+    async fn find_auth_session_by_state(&self, state_hash: &str) -> Result<Option<AuthSession>>;
+    /// Write `s` (status, state hash, sealed data, updated_at) only if the stored session
+    /// is still in status `from`: the compare-and-set that makes each step single use.
+    async fn update_auth_session(&self, s: &AuthSession, from: &str) -> Result<bool>;
+    /// Remove sessions that expired before `before`.
+    async fn prune_auth_sessions(&self, before: Millis) -> Result<u64>;
 
     /// Append audit events in one transaction: each gets the next `seq` of its account
     /// and `hash = chain(account, seq, prev_hash, event)`, chained to the account's

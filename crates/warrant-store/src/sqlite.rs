@@ -19,9 +19,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 
 use crate::{
-    AccessKeyRecord, AuditCheckpoint, AuditHead, AuditQuery, AuditRow, ChainFn, Kind, Millis,
-    NewAuditEvent, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store, StoreError,
-    VaultEntry,
+    AccessKeyRecord, AuditCheckpoint, AuditHead, AuditQuery, AuditRow, AuthSession, ChainFn, Kind,
+    Millis, NewAuditEvent, ResourceRecord, ResourceUpdate, Result, SigningKeyRecord, Store,
+    StoreError, VaultEntry,
 };
 
 /// Tunables of the SQLite backend.
@@ -62,6 +62,33 @@ fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+impl SqliteStore {
+    async fn auth_session_where(&self, column: &str, value: &str) -> Result<Option<AuthSession>> {
+        let row = sqlx::query(&format!(
+            "SELECT id, account_id, state_hash, callback_id, workload, user_key, provider, status, sealed, \
+             expires_at, created_at, updated_at FROM auth_sessions WHERE {column} = ?1"
+        ))
+        .bind(value)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(|r| AuthSession {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            state_hash: r.get("state_hash"),
+            callback_id: r.get("callback_id"),
+            workload: r.get("workload"),
+            user_key: r.get("user_key"),
+            provider: r.get("provider"),
+            status: r.get("status"),
+            sealed: r.get("sealed"),
+            expires_at: r.get("expires_at"),
+            created_at: r.get("created_at"),
+            updated_at: r.get("updated_at"),
+        }))
+    }
+}
+
 fn migrator() -> Migrator {
     let migrations = vec![
         Migration::new(
@@ -85,6 +112,15 @@ fn migrator() -> Migrator {
             Cow::Borrowed("audit"),
             MigrationType::Simple,
             Cow::Borrowed(include_str!("../migrations/sqlite/0003_audit.sql")),
+            false,
+        ),
+        Migration::new(
+            4,
+            Cow::Borrowed("user federation"),
+            MigrationType::Simple,
+            Cow::Borrowed(include_str!(
+                "../migrations/sqlite/0004_user_federation.sql"
+            )),
             false,
         ),
     ];
@@ -378,6 +414,15 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+            // So do its authorization sessions, which could otherwise still complete.
+            sqlx::query(&format!(
+                "DELETE FROM auth_sessions WHERE account_id = ?1 AND {column} = ?2"
+            ))
+            .bind(account_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(true)
@@ -562,6 +607,121 @@ impl Store for SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(db_err)
+    }
+
+    async fn delete_vault_entry(&self, account_id: &str, entry_key: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM vault_entries WHERE account_id = ?1 AND entry_key = ?2")
+            .bind(account_id)
+            .bind(entry_key)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn acquire_vault_lease(
+        &self,
+        account_id: &str,
+        entry_key: &str,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO vault_leases (account_id, entry_key, owner, until) VALUES (?1, ?2, ?3, ?5) \
+             ON CONFLICT (account_id, entry_key) DO UPDATE SET owner = excluded.owner, until = excluded.until \
+             WHERE vault_leases.owner = excluded.owner OR vault_leases.until <= ?4",
+        )
+        .bind(account_id)
+        .bind(entry_key)
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn release_vault_lease(
+        &self,
+        account_id: &str,
+        entry_key: &str,
+        owner: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM vault_leases WHERE account_id = ?1 AND entry_key = ?2 AND owner = ?3",
+        )
+        .bind(account_id)
+        .bind(entry_key)
+        .bind(owner)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_auth_session(&self, s: &AuthSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_sessions (id, account_id, state_hash, callback_id, workload, user_key, provider, \
+             status, sealed, expires_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(&s.id)
+        .bind(&s.account_id)
+        .bind(&s.state_hash)
+        .bind(&s.callback_id)
+        .bind(&s.workload)
+        .bind(&s.user_key)
+        .bind(&s.provider)
+        .bind(&s.status)
+        .bind(&s.sealed)
+        .bind(s.expires_at)
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
+            _ => db_err(e),
+        })?;
+        Ok(())
+    }
+
+    async fn get_auth_session(&self, id: &str) -> Result<Option<AuthSession>> {
+        // From the writer: a session's steps follow each other within milliseconds, and
+        // a reader connection may not see the step just committed yet.
+        self.auth_session_where("id", id).await
+    }
+
+    async fn find_auth_session_by_state(&self, state_hash: &str) -> Result<Option<AuthSession>> {
+        self.auth_session_where("state_hash", state_hash).await
+    }
+
+    async fn update_auth_session(&self, s: &AuthSession, from: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE auth_sessions SET status = ?1, state_hash = ?2, sealed = ?3, updated_at = ?4 \
+             WHERE id = ?5 AND account_id = ?6 AND status = ?7",
+        )
+        .bind(&s.status)
+        .bind(&s.state_hash)
+        .bind(&s.sealed)
+        .bind(s.updated_at)
+        .bind(&s.id)
+        .bind(&s.account_id)
+        .bind(from)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn prune_auth_sessions(&self, before: Millis) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM auth_sessions WHERE expires_at < ?1")
+            .bind(before)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected())
     }
 
     async fn append_audit(

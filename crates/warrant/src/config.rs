@@ -150,6 +150,18 @@ pub struct ServeArgs {
     /// Also write every committed audit event as a JSON line to `stdout` or to this file.
     #[arg(long, env = "WARRANT_AUDIT_MIRROR")]
     pub audit_mirror: Option<String>,
+    /// Seconds an authorization session (user federation) lives (30 to 86400).
+    /// [default: 600]
+    #[arg(long, env = "WARRANT_SESSION_TTL")]
+    pub session_ttl: Option<u64>,
+    /// Seconds before expiry a user's token is refreshed; never more than half its
+    /// lifetime (0 to 3600). [default: 60]
+    #[arg(long, env = "WARRANT_REFRESH_MARGIN")]
+    pub refresh_margin: Option<u64>,
+    /// TESTS ONLY: send a vendor preset's calls to another origin, keeping the paths
+    /// (`GithubOauth2=http://127.0.0.1:4567`); repeatable. The SSRF guard still applies.
+    #[arg(long = "danger-vendor-endpoint", value_name = "VENDOR=ORIGIN")]
+    pub danger_vendor_endpoint: Vec<String>,
 }
 
 /// The TOML file: the same settings, snake_case keys. Unknown keys are refused so a
@@ -189,6 +201,8 @@ struct FileConfig {
     audit: Option<bool>,
     audit_checkpoint_interval: Option<u64>,
     audit_mirror: Option<String>,
+    session_ttl: Option<u64>,
+    refresh_margin: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -216,6 +230,9 @@ pub struct Config {
     pub metrics: bool,
     pub audit: warrant_core::service::audit::AuditSettings,
     pub audit_checkpoint_interval: Duration,
+    pub session_ttl: u64,
+    pub refresh_margin: u64,
+    pub vendor_endpoints: Vec<(String, String)>,
 }
 
 fn check_region(r: &str) -> Result<(), SettingError> {
@@ -450,6 +467,48 @@ impl Config {
                 604_800,
             )?),
         };
+        let session_ttl = secs_in(
+            "--session-ttl",
+            serve.session_ttl.or(file.session_ttl),
+            600,
+            30,
+            86_400,
+        )?;
+        let refresh_margin = secs_in(
+            "--refresh-margin",
+            serve.refresh_margin.or(file.refresh_margin),
+            60,
+            0,
+            3_600,
+        )?;
+        let mut vendor_endpoints = Vec::new();
+        for v in &serve.danger_vendor_endpoint {
+            let (vendor, origin) = v.split_once('=').ok_or_else(|| {
+                bad(
+                    "--danger-vendor-endpoint",
+                    format!("{v:?} is not VENDOR=ORIGIN"),
+                )
+            })?;
+            if warrant_core::domain::vendor::vendor_info(vendor).is_none() {
+                return Err(bad(
+                    "--danger-vendor-endpoint",
+                    format!("{vendor:?} is not a vendor preset"),
+                ));
+            }
+            let u = url::Url::parse(origin).map_err(|_| {
+                bad(
+                    "--danger-vendor-endpoint",
+                    format!("{origin:?} is not a URL"),
+                )
+            })?;
+            if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.path() != "/" {
+                return Err(bad(
+                    "--danger-vendor-endpoint",
+                    format!("{origin:?} must be an origin (scheme, host, port)"),
+                ));
+            }
+            vendor_endpoints.push((vendor.to_string(), origin.trim_end_matches('/').to_string()));
+        }
         if api.max_concurrent_requests == 0 {
             return Err(bad("--max-concurrent-requests", "must be at least 1"));
         }
@@ -507,6 +566,9 @@ impl Config {
             metrics,
             audit,
             audit_checkpoint_interval,
+            session_ttl,
+            refresh_margin,
+            vendor_endpoints,
             cache_refresh: Duration::from_millis(
                 serve
                     .cache_refresh_ms

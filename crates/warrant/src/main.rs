@@ -283,6 +283,9 @@ async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<S
     settings.discovery_ttl_secs = cfg.discovery_ttl;
     settings.user_tokens = cfg.user_tokens.clone();
     settings.audit = cfg.audit.clone();
+    settings.session_ttl_secs = cfg.session_ttl as i64;
+    settings.refresh_margin_secs = cfg.refresh_margin as i64;
+    settings.vendor_endpoints = cfg.vendor_endpoints.clone();
     let service = Arc::new(Service::new(
         backend,
         Keyring::new(key),
@@ -446,6 +449,7 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
         Arc::downgrade(&service),
         cfg.audit_checkpoint_interval,
     ));
+    tokio::spawn(prune_auth_sessions(Arc::downgrade(&service)));
     let for_shutdown = service.clone();
     let mut api = cfg.api.clone();
     if cfg.metrics {
@@ -501,6 +505,18 @@ async fn checkpoint_audit(service: std::sync::Weak<Service>, every: std::time::D
 
 /// Keep the WAT signing keys current: make each window's key (and the next one's)
 /// before it is needed, and pick up keys other nodes made.
+/// Remove authorization sessions a day after they expired (until then an agent polling
+/// one is told it FAILED rather than that it is unknown).
+async fn prune_auth_sessions(service: std::sync::Weak<Service>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        let Some(s) = service.upgrade() else { return };
+        if let Err(e) = s.prune_auth_sessions().await {
+            tracing::warn!(error = %e, "pruning expired authorization sessions failed");
+        }
+    }
+}
+
 async fn rotate_signing_keys(service: std::sync::Weak<Service>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;

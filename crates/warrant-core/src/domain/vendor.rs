@@ -268,6 +268,96 @@ pub fn vendor_info(vendor: &str) -> Option<&'static VendorInfo> {
     CATALOG.iter().find(|v| v.vendor == vendor)
 }
 
+/// How a vendor's authorization server departs from plain OAuth 2.0 in ways that change
+/// the protocol (not just its URLs). Each entry names the vendor documentation's rule.
+#[derive(Debug, Clone, Copy)]
+pub struct VendorQuirks {
+    /// Added to the authorization request; a `customParameters` entry of the same
+    /// name replaces it.
+    pub authorize_params: &'static [(&'static str, &'static str)],
+    /// Scopes added to the authorization request so that a refresh token is issued.
+    pub offline_scopes: &'static [&'static str],
+    /// The authorization parameter that carries the requested scopes.
+    pub scope_param: &'static str,
+    pub response: warrant_oauth::ResponseQuirks,
+    /// The lifetime assumed when a token response has no `expires_in`.
+    pub default_lifetime_secs: i64,
+}
+
+const PLAIN: VendorQuirks = VendorQuirks {
+    authorize_params: &[],
+    offline_scopes: &[],
+    scope_param: "scope",
+    response: warrant_oauth::ResponseQuirks {
+        nested_user_token: false,
+        keep: &[],
+    },
+    default_lifetime_secs: 3600,
+};
+
+/// OIDC servers issue refresh tokens for the `offline_access` scope.
+const OFFLINE_ACCESS: VendorQuirks = VendorQuirks {
+    offline_scopes: &["offline_access"],
+    ..PLAIN
+};
+
+/// The quirks of a vendor preset (`CustomOauth2` and unknown vendors have none).
+pub fn vendor_quirks(vendor: &str) -> VendorQuirks {
+    match vendor {
+        // Refresh tokens only with access_type=offline, and again on a later consent
+        // only with prompt=consent.
+        "GoogleOauth2" => VendorQuirks {
+            authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
+            ..PLAIN
+        },
+        // Form-encoded responses unless asked for JSON (warrant always asks); errors
+        // with HTTP 200 and comma-separated scopes (read for every vendor).
+        "GithubOauth2" => PLAIN,
+        // OAuth v2: the user's token is `authed_user`; user scopes go in `user_scope`.
+        "SlackOauth2" => VendorQuirks {
+            scope_param: "user_scope",
+            response: warrant_oauth::ResponseQuirks {
+                nested_user_token: true,
+                keep: &[],
+            },
+            ..PLAIN
+        },
+        // No expires_in (sessions last two hours by default); API calls go to the
+        // org's instance_url.
+        "SalesforceOauth2" => VendorQuirks {
+            response: warrant_oauth::ResponseQuirks {
+                nested_user_token: false,
+                keep: &["instance_url"],
+            },
+            default_lifetime_secs: 7200,
+            ..PLAIN
+        },
+        // 3LO needs the API audience, and prompt=consent for a refresh token.
+        "AtlassianOauth2" => VendorQuirks {
+            authorize_params: &[("audience", "api.atlassian.com"), ("prompt", "consent")],
+            offline_scopes: &["offline_access"],
+            ..PLAIN
+        },
+        "DropboxOauth2" => VendorQuirks {
+            authorize_params: &[("token_access_type", "offline")],
+            ..PLAIN
+        },
+        "RedditOauth2" => VendorQuirks {
+            authorize_params: &[("duration", "permanent")],
+            ..PLAIN
+        },
+        "XOauth2" => VendorQuirks {
+            offline_scopes: &["offline.access"],
+            ..PLAIN
+        },
+        // Twitch's `scope` is a JSON array (read for every vendor).
+        "TwitchOauth2" => PLAIN,
+        // (Cognito issues refresh tokens without it, and refuses the scope.)
+        "MicrosoftOauth2" | "OktaOauth2" | "Auth0Oauth2" | "FusionAuthOauth2" => OFFLINE_ACCESS,
+        _ => PLAIN,
+    }
+}
+
 pub const CLIENT_ID: StrRule = StrRule::len(1, 256);
 pub const CLIENT_SECRET: StrRule = StrRule::len(1, 2048);
 const URL: StrRule = StrRule::pattern(1, 2048, r"https?://[^\s/?#]+[^\s]*");

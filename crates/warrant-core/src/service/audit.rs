@@ -55,6 +55,9 @@ impl Default for AuditSettings {
 pub struct RequestMeta {
     pub request_id: String,
     pub source: String,
+    /// Long poll (`x-warrant-wait-seconds`): how long an unfinished authorization
+    /// session may be waited for before answering.
+    pub wait: Option<std::time::Duration>,
 }
 
 impl RequestMeta {
@@ -63,6 +66,7 @@ impl RequestMeta {
         Self {
             request_id: format!("cli-{}", uuid::Uuid::new_v4().simple()),
             source: "cli".into(),
+            wait: None,
         }
     }
 }
@@ -74,6 +78,9 @@ pub(super) struct Details {
     pub user: Option<UserKey>,
     pub provider: Option<String>,
     pub token_source: Option<&'static str>,
+    /// User federation: the session (a hash of its URI, never the URI) and its status.
+    pub session: Option<String>,
+    pub session_status: Option<&'static str>,
 }
 
 tokio::task_local! {
@@ -269,6 +276,10 @@ struct EventDoc<'a> {
     resource: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_status: Option<&'static str>,
     source: String,
     time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -283,7 +294,7 @@ struct EventDoc<'a> {
 
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CallerDoc<'a> {
+pub(super) struct CallerDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     access_key_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -357,11 +368,11 @@ impl Service {
         meta: &RequestMeta,
     ) -> Result<Value> {
         if !self.audit.settings.enabled {
-            return self.dispatch(caller, op, input).await;
+            return self.dispatch(caller, op, input, meta).await;
         }
         let (r, details) = DETAILS
             .scope(RefCell::new(Details::default()), async {
-                let r = self.dispatch(caller, op, input).await;
+                let r = self.dispatch(caller, op, input, meta).await;
                 (r, DETAILS.with(|d| d.take()))
             })
             .await;
@@ -414,6 +425,8 @@ impl Service {
                 ),
                 _ => None,
             },
+            session: details.session,
+            session_status: details.session_status,
             source: trunc(&meta.source),
             time: format_rfc3339_ms(now),
             token_sha256: None,
@@ -453,9 +466,6 @@ impl Service {
     /// Record a request refused before it reached an operation (SigV4 failures).
     /// Best effort: the request is refused whatever happens here.
     pub async fn record_refused(&self, req: &RefusedRequest<'_>, meta: &RequestMeta) {
-        if !self.audit.settings.enabled {
-            return;
-        }
         let account = req
             .caller
             .map(|c| c.account_id.clone())
@@ -464,34 +474,66 @@ impl Service {
             access_key_id: req.access_key_id,
             name: req.caller.map(|c| c.name.as_str()),
         });
+        let _ = self
+            .record_plain(
+                account,
+                req.operation,
+                caller,
+                Details::default(),
+                Some(req.error_type),
+                meta,
+            )
+            .await;
+    }
+
+    /// Record a request that no access key made (SigV4 refusals, the browser's OAuth
+    /// callback), with what is known of it.
+    pub(super) async fn record_plain(
+        &self,
+        account: String,
+        operation: &str,
+        caller: Option<CallerDoc<'_>>,
+        details: Details,
+        error_type: Option<&'static str>,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        if !self.audit.settings.enabled {
+            return Ok(());
+        }
         let now = self.now();
         let doc = EventDoc {
             caller,
-            error_type: Some(req.error_type),
+            error_type,
             flow: None,
-            operation: req.operation,
-            outcome: "failure",
-            provider: None,
+            operation,
+            outcome: if error_type.is_some() {
+                "failure"
+            } else {
+                "success"
+            },
+            provider: details.provider.as_deref(),
             request_id: trunc(&meta.request_id),
             resource: None,
             scopes: None,
+            session: details.session.clone(),
+            session_status: details.session_status,
             source: trunc(&meta.source),
             time: format_rfc3339_ms(now),
             token_sha256: None,
             token_source: None,
-            user: None,
-            workload: None,
+            user: details.user.as_ref().map(UserDoc::of),
+            workload: details.workload.as_deref(),
         };
         let event = NewAuditEvent {
             account_id: account,
             time_ms: now,
-            operation: req.operation.to_string(),
-            workload: None,
-            user_key: None,
-            provider: None,
+            operation: operation.to_string(),
+            workload: details.workload.clone(),
+            user_key: details.user.as_ref().map(UserKey::vault_key),
+            provider: details.provider.clone(),
             event: serde_json::to_string(&doc).expect("an event serialises"),
         };
-        let _ = self.audit.record(&self.store, event).await;
+        self.audit.record(&self.store, event).await
     }
 
     /// Sign a checkpoint for every account with events newer than its last checkpoint.

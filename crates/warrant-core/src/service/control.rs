@@ -213,20 +213,20 @@ impl Service {
         caller: &Caller,
         op: Operation,
         input: &Value,
+        meta: &super::audit::RequestMeta,
     ) -> Result<Value> {
         let i = Input::root(input)?;
         use Operation::*;
         match op {
-            GetWorkloadAccessToken | GetWorkloadAccessTokenForUserId | GetWorkloadAccessTokenForJWT => {
-                self.get_workload_access_token(caller, op, &i).await
-            }
+            GetWorkloadAccessToken
+            | GetWorkloadAccessTokenForUserId
+            | GetWorkloadAccessTokenForJWT => self.get_workload_access_token(caller, op, &i).await,
             GetResourceApiKey => self.get_resource_api_key(caller, &i).await,
-            GetResourceOauth2Token => self.get_resource_oauth2_token(caller, &i).await,
-            CompleteResourceTokenAuth => Err(Error::validation(format!(
-                "{} is not supported by this version of warrant yet: it arrives with user federation",
-                op.name()
-            ))),
-            PutWorkloadAllowedProviders | GetWorkloadAllowedProviders | DeleteWorkloadAllowedProviders => {
+            GetResourceOauth2Token => self.get_resource_oauth2_token(caller, &i, meta.wait).await,
+            CompleteResourceTokenAuth => self.complete_resource_token_auth(caller, &i).await,
+            PutWorkloadAllowedProviders
+            | GetWorkloadAllowedProviders
+            | DeleteWorkloadAllowedProviders => {
                 self.workload_allowed_providers(caller, op, &i).await
             }
             PutWorkloadAuthorizers | GetWorkloadAuthorizers | DeleteWorkloadAuthorizers => {
@@ -564,11 +564,7 @@ impl Service {
             "clientSecretArn": {"secretArn": scope.secret("oauth2", &rec.name, &b.secret_suffix)},
             "name": rec.name,
             "credentialProviderArn": rec.arn,
-            "callbackUrl": format!(
-                "{}/identities/oauth2/callback/{}",
-                self.settings.public_url,
-                rec.lookup_id.as_deref().unwrap_or_default()
-            ),
+            "callbackUrl": self.callback_url(rec),
             "oauth2ProviderConfigOutput": b.config.output(),
             "status": "READY",
         });

@@ -6,20 +6,20 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
 use warrant_crypto::{Aad, ExposeSecret, SecretString};
 use warrant_inbound::jwt::policy::VerifiedUser;
 use warrant_inbound::jwt::validator::Failure;
 use warrant_inbound::wat::{self, UserKey, WatClaims, WatError};
-use warrant_oauth::{AuthMethod, ClientCredentials, OutboundError};
+use warrant_oauth::{ClientCredentials, OutboundError};
 use warrant_store::{Kind, ResourceRecord, VaultEntry};
 
 use super::control::{
     body, Oauth2Body, Operation, WorkloadBody, PROVIDER_NAME, RETURN_URL, WORKLOAD_NAME,
 };
+use super::federation::UserRequest;
+use super::flight::Flights;
 use super::{audit, Caller, Service};
 use crate::domain::input::{unsupported, violation, Input, StrRule};
-use crate::domain::vendor::Oauth2Config;
 use crate::error::{Error, Result};
 
 const TOKEN: StrRule = StrRule::len(1, wat::MAX_LEN);
@@ -31,7 +31,7 @@ const SCOPE: StrRule = StrRule::len(1, 128);
 const RESOURCE: StrRule = StrRule::len(1, 2048);
 const PARAM_KEY: StrRule = StrRule::pattern(1, 256, r"[a-zA-Z0-9\-_\.]+");
 const PARAM_VALUE: StrRule = StrRule::len(1, 2048);
-const SESSION_URI: StrRule = StrRule::pattern(
+pub(super) const SESSION_URI: StrRule = StrRule::pattern(
     1,
     1024,
     r"urn:ietf:params:oauth:request_uri:[a-zA-Z0-9-._~]+",
@@ -54,6 +54,10 @@ const RESERVED_PARAMS: &[&str] = &[
     "refresh_token",
     "username",
     "password",
+    "state",
+    "response_type",
+    "code_challenge",
+    "code_challenge_method",
 ];
 /// Bounds of the in-memory maps; each empties when full (entries are re-derivable).
 const MEMO_MAX: usize = 16_384;
@@ -65,25 +69,23 @@ pub(super) struct CachedToken {
     reuse_until: i64,
 }
 
-type Flight = watch::Receiver<Option<Result<Arc<CachedToken>>>>;
-
 #[derive(Default)]
 pub(super) struct DataState {
     /// Verified WATs by SHA-256 of the token, until they expire.
     wats: Mutex<HashMap<[u8; 32], Arc<WatClaims>>>,
     /// Opened M2M tokens by account and vault entry key.
     tokens: Mutex<HashMap<String, Arc<CachedToken>>>,
-    /// Provider calls in flight, by the same key: one call per key at a time.
-    flights: Mutex<HashMap<String, Flight>>,
+    /// M2M provider calls in flight, by the same key: one call per key at a time.
+    m2m_flights: Flights<Arc<CachedToken>>,
     /// Parsed workload bodies by ARN, with the stored text they were parsed from.
     workload_bodies: Mutex<HashMap<String, (String, Arc<WorkloadBody>)>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, k: K, v: V) {
+pub(super) fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, k: K, v: V) {
     if map.len() >= MEMO_MAX {
         map.clear();
     }
@@ -100,18 +102,6 @@ pub(super) fn canonical<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort();
     v.dedup();
     v
-}
-
-/// Removes a flight when its leader finishes or is cancelled.
-struct FlightGuard<'a> {
-    flights: &'a Mutex<HashMap<String, Flight>>,
-    key: &'a str,
-}
-
-impl Drop for FlightGuard<'_> {
-    fn drop(&mut self) {
-        lock(self.flights).remove(self.key);
-    }
 }
 
 /// What an M2M request asks for.
@@ -281,7 +271,7 @@ impl Service {
 
     /// A workload's parsed body, reused while its stored text is unchanged (every
     /// data-plane call reads the allowlist or the authorizers from it).
-    fn workload_body(&self, rec: &ResourceRecord) -> Result<Arc<WorkloadBody>> {
+    pub(super) fn workload_body(&self, rec: &ResourceRecord) -> Result<Arc<WorkloadBody>> {
         if let Some((text, b)) = lock(&self.data.workload_bodies).get(&rec.arn) {
             if *text == rec.body {
                 return Ok(b.clone());
@@ -307,7 +297,7 @@ impl Service {
         }
     }
 
-    fn open_secret(&self, rec: &ResourceRecord) -> Result<SecretString> {
+    pub(super) fn open_secret(&self, rec: &ResourceRecord) -> Result<SecretString> {
         let sealed = rec
             .secret_sealed
             .as_ref()
@@ -373,6 +363,7 @@ impl Service {
         &self,
         caller: &Caller,
         i: &Input<'_>,
+        wait: Option<std::time::Duration>,
     ) -> Result<Value> {
         let token = i.req_str("workloadIdentityToken", &TOKEN)?;
         let provider = i.req_str("resourceCredentialProviderName", &PROVIDER_NAME)?;
@@ -383,10 +374,10 @@ impl Service {
             "oauth2Flow",
             &["USER_FEDERATION", "M2M", "ON_BEHALF_OF_TOKEN_EXCHANGE"],
         )?;
-        // Read (and so validate) the members of the other flows; M2M does not use them.
-        i.opt_str("sessionUri", &SESSION_URI)?;
-        i.opt_str("resourceOauth2ReturnUrl", &RETURN_URL)?;
-        i.opt_str("customState", &STATE)?;
+        // Read (and so validate) the members of every flow, whichever is asked for.
+        let session_uri = i.opt_str("sessionUri", &SESSION_URI)?;
+        let return_url = i.opt_str("resourceOauth2ReturnUrl", &RETURN_URL)?;
+        let custom_state = i.opt_str("customState", &STATE)?;
         let force = i.opt_bool("forceAuthentication")?.unwrap_or(false);
         let params = i
             .opt_str_map("customParameters", &PARAM_KEY, &PARAM_VALUE, 50)?
@@ -405,13 +396,13 @@ impl Service {
         let audiences = i
             .opt_str_list("audiences", &RESOURCE, 0, 20)?
             .unwrap_or_default();
-        if flow != "M2M" {
+        if flow == "ON_BEHALF_OF_TOKEN_EXCHANGE" {
             return Err(unsupported(
                 &i.path("oauth2Flow"),
-                &format!("{flow} in this version; it arrives with user federation"),
+                &format!("{flow} in this version; it arrives with token exchange"),
             ));
         }
-        let (_, workload, rec) = self
+        let (claims, workload, rec) = self
             .provider_for(
                 caller,
                 Operation::GetResourceOauth2Token,
@@ -420,6 +411,20 @@ impl Service {
                 provider,
             )
             .await?;
+        if flow == "USER_FEDERATION" {
+            let req = UserRequest {
+                scopes: canonical(scopes),
+                return_url,
+                session_uri,
+                custom_state,
+                force,
+                params,
+                resources,
+                audiences,
+                wait,
+            };
+            return self.user_federation(&claims, &workload, &rec, req).await;
+        }
         let req = M2mRequest {
             scopes: canonical(scopes),
             resources: canonical(resources),
@@ -467,37 +472,14 @@ impl Service {
                     return Ok(t);
                 }
             }
-            let existing = lock(&self.data.flights).get(&key).cloned();
-            if let Some(mut rx) = existing {
-                // Another request is fetching this very token: wait for its result.
-                loop {
-                    if let Some(r) = rx.borrow_and_update().clone() {
-                        return r;
-                    }
-                    if rx.changed().await.is_err() {
-                        break; // its leader was cancelled; try again
-                    }
-                }
-                force = false;
-                continue;
+            let flight = self.data.m2m_flights.run(&key, || {
+                self.fetch_m2m(workload, provider, req, &entry_key, &key, force)
+            });
+            match flight.await {
+                Some(r) => return r,
+                // The request fetching it went away: try again, reusing what it stored.
+                None => force = false,
             }
-            let (tx, rx) = watch::channel(None);
-            {
-                let mut flights = lock(&self.data.flights);
-                if flights.contains_key(&key) {
-                    continue; // lost the race to lead; follow instead
-                }
-                flights.insert(key.clone(), rx);
-            }
-            let _guard = FlightGuard {
-                flights: &self.data.flights,
-                key: &key,
-            };
-            let r = self
-                .fetch_m2m(workload, provider, req, &entry_key, &key, force)
-                .await;
-            tx.send_replace(Some(r.clone()));
-            return r;
         }
         Err(Error::Throttling(
             "Too many concurrent requests for this token were cancelled; retry".into(),
@@ -512,7 +494,7 @@ impl Service {
             .cloned()
     }
 
-    fn vault_aad<'a>(account: &'a str, entry_key: &'a str) -> Aad<'a> {
+    pub(super) fn vault_aad<'a>(account: &'a str, entry_key: &'a str) -> Aad<'a> {
         Aad {
             account,
             kind: "vault",
@@ -556,7 +538,7 @@ impl Service {
             }
         }
         let b: Oauth2Body = body(provider)?;
-        let (endpoint, auth) = self.token_endpoint(&provider.name, &b.config).await?;
+        let ep = self.endpoints(&provider.name, &b.config).await?;
         let client_id = b.config.client_id.as_deref().ok_or_else(|| {
             Error::validation(format!(
                 "OAuth2 credential provider {} has no clientId; set one with UpdateOauth2CredentialProvider",
@@ -567,10 +549,10 @@ impl Service {
         let got = warrant_oauth::client_credentials(
             &self.http,
             &ClientCredentials {
-                token_endpoint: &endpoint,
+                token_endpoint: &ep.token,
                 client_id,
                 client_secret: secret.expose_secret(),
-                auth,
+                auth: ep.auth,
                 scopes: &req.scopes,
                 resources: &req.resources,
                 audiences: &req.audiences,
@@ -624,65 +606,11 @@ impl Service {
         audit::note(|d| d.token_source = Some("provider"));
         Ok(token)
     }
-
-    /// The token endpoint and client authentication of a provider: from its stored
-    /// metadata, or from its discovery document.
-    async fn token_endpoint(&self, name: &str, cfg: &Oauth2Config) -> Result<(String, AuthMethod)> {
-        let disc = &cfg.oauth_discovery;
-        let (endpoint, methods): (String, Vec<String>) =
-            if let Some(url) = disc.get("discoveryUrl").and_then(Value::as_str) {
-                let m = self
-                    .discovery
-                    .metadata(url)
-                    .await
-                    .map_err(|e| provider_error(name, e))?;
-                let ep = m.token_endpoint.clone().ok_or_else(|| {
-                    Error::validation(format!(
-                        "Credential provider {name}: its discovery document has no token_endpoint"
-                    ))
-                })?;
-                (
-                    ep,
-                    m.token_endpoint_auth_methods_supported
-                        .clone()
-                        .unwrap_or_default(),
-                )
-            } else {
-                let m = &disc["authorizationServerMetadata"];
-                let ep = m["tokenEndpoint"].as_str().ok_or_else(|| {
-                    Error::validation(format!("Credential provider {name} has no token endpoint"))
-                })?;
-                let methods = m["tokenEndpointAuthMethods"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (ep.to_string(), methods)
-            };
-        let has = |m: &str| methods.iter().any(|x| x == m);
-        let auth = match cfg.client_authentication_method.as_deref() {
-            Some("CLIENT_SECRET_POST") => AuthMethod::Post,
-            Some("CLIENT_SECRET_BASIC") => AuthMethod::Basic,
-            // RFC 8414: client_secret_basic is the default when nothing is listed.
-            _ if methods.is_empty() || has("client_secret_basic") => AuthMethod::Basic,
-            _ if has("client_secret_post") => AuthMethod::Post,
-            _ => {
-                return Err(Error::validation(format!(
-                    "Credential provider {name} supports neither client_secret_basic nor client_secret_post"
-                )))
-            }
-        };
-        Ok((endpoint, auth))
-    }
 }
 
 /// A provider failure in the caller's terms: configuration problems are the caller's
 /// to fix (ValidationException), the provider's own failures are upstream errors.
-fn provider_error(provider: &str, e: OutboundError) -> Error {
+pub(super) fn provider_error(provider: &str, e: OutboundError) -> Error {
     let msg = format!("Credential provider {provider}: {e}");
     match &e {
         OutboundError::Refused(_) | OutboundError::BadMetadata { .. } => Error::Validation(msg),

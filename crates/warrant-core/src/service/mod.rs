@@ -5,6 +5,8 @@ mod access_keys;
 pub mod audit;
 mod control;
 mod data;
+mod federation;
+mod flight;
 mod native;
 mod signing;
 
@@ -57,6 +59,13 @@ pub struct Settings {
     /// End users' JWTs: clock skew and JWKS caching.
     pub user_tokens: UserTokenSettings,
     pub audit: audit::AuditSettings,
+    /// How long an authorization session (user federation) lives.
+    pub session_ttl_secs: i64,
+    /// A user's token is refreshed this long before it expires (at most half its life).
+    pub refresh_margin_secs: i64,
+    /// `--danger-vendor-endpoint`: (vendor, origin) pairs replacing the origin of a
+    /// vendor preset's endpoints. For tests against a vendor-emulating server only.
+    pub vendor_endpoints: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -71,6 +80,9 @@ impl Settings {
             discovery_ttl_secs: 3_600,
             user_tokens: Default::default(),
             audit: Default::default(),
+            session_ttl_secs: 600,
+            refresh_margin_secs: 60,
+            vendor_endpoints: Vec::new(),
         }
     }
 }
@@ -121,6 +133,8 @@ pub struct Service {
     /// End users' JWTs, validated against workloads' authorizers.
     user_tokens: warrant_inbound::jwt::validator::Validator,
     audit: audit::Auditor,
+    /// User federation: opened token sets, refreshes in flight, sessions' changes.
+    federation: federation::FederationState,
 }
 
 const CANARY: &[u8] = b"warrant master key canary v1";
@@ -158,6 +172,7 @@ impl Service {
             discovery,
             user_tokens,
             audit,
+            federation: Default::default(),
         }
     }
 
@@ -201,4 +216,19 @@ impl Service {
             ))),
         }
     }
+}
+
+/// Every operation's future can move between the runtime's threads (axum needs it).
+#[cfg(test)]
+#[allow(dead_code)]
+fn operations_are_send(
+    s: &'static Service,
+    c: &'static Caller,
+    v: &'static serde_json::Value,
+    m: &'static audit::RequestMeta,
+) {
+    fn is_send<T: Send>(_: T) {}
+    is_send(s.call_as(c, Operation::GetResourceApiKey, v, m));
+    is_send(s.oauth2_authorize(""));
+    is_send(s.oauth2_callback("", &[], m));
 }
