@@ -529,7 +529,8 @@ impl Service {
         let now = self.now();
         if let Some(t) = lock(&self.federation.tokens).get(&key).cloned() {
             if covers(&t) && !self.due(&t, now) {
-                audit::note(|d| d.token_source = Some("cache"));
+                // An opened copy of the vault row: reported as the vault.
+                audit::note(|d| d.token_source = Some("vault"));
                 return Ok(Some(t));
             }
         }
