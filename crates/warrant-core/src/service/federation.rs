@@ -381,10 +381,10 @@ impl Service {
                         return Ok(released(&t));
                     }
                     if s.status == REDEEMING && !expired {
-                        return Ok(self.in_progress(uri, &s));
+                        return Ok(self.in_progress(uri));
                     }
                 }
-                IN_PROGRESS | CALLBACK_RECEIVED if !expired => return Ok(self.in_progress(uri, &s)),
+                IN_PROGRESS | CALLBACK_RECEIVED if !expired => return Ok(self.in_progress(uri)),
                 _ => {
                     audit::note(|d| d.session_status = Some(FAILED));
                     return Ok(json!({"sessionUri": uri, "sessionStatus": FAILED}));
@@ -401,7 +401,7 @@ impl Service {
         self.start_session(workload, provider, user, req).await
     }
 
-    fn in_progress(&self, uri: &str, _s: &AuthSession) -> Value {
+    fn in_progress(&self, uri: &str) -> Value {
         audit::note(|d| d.session_status = Some(IN_PROGRESS));
         json!({
             "authorizationUrl": self.authorization_url(uri),
@@ -494,15 +494,8 @@ impl Service {
             })
             .await?;
         metrics::counter!("warrant_auth_sessions_started_total").increment(1);
-        audit::note(|d| {
-            d.session = Some(session_tag(&id));
-            d.session_status = Some(IN_PROGRESS);
-        });
-        Ok(json!({
-            "authorizationUrl": self.authorization_url(&uri),
-            "sessionUri": uri,
-            "sessionStatus": IN_PROGRESS,
-        }))
+        audit::note(|d| d.session = Some(session_tag(&id)));
+        Ok(self.in_progress(&uri))
     }
 
     fn seal_json<T: Serialize>(&self, aad: &Aad<'_>, v: &T) -> Result<Vec<u8>> {
