@@ -15,4 +15,5 @@ mod inbound_jwt;
 mod oauth2;
 mod tagging;
 mod token_vault;
+mod user_federation;
 mod workload_identities;
