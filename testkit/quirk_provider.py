@@ -74,10 +74,14 @@ Test-only endpoints (any vendor's origin, it is one server):
                              answers that error code as is (in the vendor's shape, with
                              that status; a 5xx status answers a text/plain 5xx instead);
                              invalid_grant with 400 also kills the refresh token
+    POST /__quirks/fail-next-code      the same for the next authorization_code grant (the
+                             code is spent)
     POST /__quirks/deny-next           {"vendor": V, "error"?: "access_denied"} -> 204: the
                              next authorization of V redirects with error=...
-    POST /__quirks/config   {"vendor": V, "expires_in": N | null} -> 204: lifetime of the
-                             access tokens V issues from now on (null: the vendor's own)
+    POST /__quirks/config   {"vendor": V, "expires_in"?: N | null, "form_always"?: bool}
+                             -> 204: lifetime of the access tokens V issues from now on
+                             (null: the vendor's own); form_always: GitHub answers
+                             form-encoded even when asked for JSON
     POST /__quirks/register {"vendor": V, "redirect_uri": U} -> 204: V's client accepts only
                              this redirect URI (RFC 6749 3.1.2.2)
 
@@ -173,6 +177,8 @@ class QuirkProvider:
             self.stats = {v: {"authorizations": [], "token_requests": {},
                               "last_token_request": None, "errors": []} for v in VENDORS}
             self.fail_next_refresh: dict[str, tuple[str, int]] = {}
+            self.fail_next_code: dict[str, tuple[str, int]] = {}
+            self.form_always: set[str] = set()
             self.deny_next: dict[str, str] = {}
             self.expires_in: dict[str, int | None] = {}
             self.redirect_uris = {}
@@ -294,12 +300,15 @@ def _make_handler(qp: QuirkProvider):
             if vendor not in VENDORS:
                 return self._json(400, {"error": f"unknown vendor {vendor!r}"})
             with qp.lock:
-                if path == "/__quirks/fail-next-refresh":
+                if path in ("/__quirks/fail-next-refresh", "/__quirks/fail-next-code"):
                     status = doc.get("status", 400)
                     if not isinstance(status, int) or not 400 <= status <= 599:
                         return self._json(400, {"error": "status: 400..599"})
-                    qp.fail_next_refresh[vendor] = (str(doc.get("error") or "invalid_grant"),
-                                                    status)
+                    armed = (str(doc.get("error") or "invalid_grant"), status)
+                    if path.endswith("refresh"):
+                        qp.fail_next_refresh[vendor] = armed
+                    else:
+                        qp.fail_next_code[vendor] = armed
                 elif path == "/__quirks/deny-next":
                     qp.deny_next[vendor] = str(doc.get("error") or "access_denied")
                 elif path == "/__quirks/config":
@@ -308,6 +317,11 @@ def _make_handler(qp: QuirkProvider):
                         return self._json(400, {"error": "expires_in: a positive integer or null"})
                     if "expires_in" in doc:
                         qp.expires_in[vendor] = v
+                    if "form_always" in doc:
+                        if doc["form_always"]:
+                            qp.form_always.add(vendor)
+                        else:
+                            qp.form_always.discard(vendor)
                 elif path == "/__quirks/register":
                     uri = doc.get("redirect_uri")
                     if not isinstance(uri, str) or not uri:
@@ -429,6 +443,16 @@ def _make_handler(qp: QuirkProvider):
         def _code_grant(self, vendor: str, form: dict) -> None:
             code = form.get("code") or ""
             with qp.lock:
+                armed = qp.fail_next_code.pop(vendor, None)
+                rec = qp.codes.get(code)
+                if armed and rec is not None:
+                    rec["used"] = True  # the code is spent either way
+            if armed:
+                error, status = armed
+                if status >= 500:
+                    return self._send(status, b"upstream trouble (quirk provider)", "text/plain")
+                return self._error(vendor, status, error, "code refused", verbatim=True)
+            with qp.lock:
                 rec = qp.codes.get(code)
                 reuse = rec is not None and rec["used"]
                 if rec is not None:
@@ -509,7 +533,7 @@ def _make_handler(qp: QuirkProvider):
                     out["expires_in"] = life
                 if refresh:
                     out.update(refresh_token=refresh, refresh_token_expires_in=15897600)
-                if "application/json" in (self.headers.get("Accept") or ""):
+                if self._wants_json(vendor):
                     return self._json(200, out)
                 body = urlencode({k: str(v) for k, v in out.items()}).encode()
                 return self._send(200, body, "application/x-www-form-urlencoded; charset=utf-8")
@@ -552,6 +576,13 @@ def _make_handler(qp: QuirkProvider):
                 out.update(account_id="dbid:QUIRK", uid="12345")
             return self._json(200, out)
 
+        def _wants_json(self, vendor: str) -> bool:
+            """GitHub: JSON only when asked for (and not forced to form encoding)."""
+            with qp.lock:
+                if vendor in qp.form_always:
+                    return False
+            return "application/json" in (self.headers.get("Accept") or "")
+
         def _error(self, vendor: str, status: int, error: str, description: str, *,
                    refresh: bool = False, verbatim: bool = False) -> None:
             """An error in the vendor's shape. The vendor's own error codes replace the
@@ -564,7 +595,7 @@ def _make_handler(qp: QuirkProvider):
                     "invalid_client": "incorrect_client_credentials"}.get(error, error)
                 out = {"error": code, "error_description": description,
                        "error_uri": "https://docs.github.com/apps/troubleshooting"}
-                if "application/json" in (self.headers.get("Accept") or ""):
+                if self._wants_json(vendor):
                     return self._json(200, out)
                 return self._send(200, urlencode(out).encode(),
                                   "application/x-www-form-urlencoded; charset=utf-8")

@@ -888,3 +888,29 @@ def test_quirk_armed_non_fatal_refresh_failures(quirks):
     s3, _, d3 = quirk_token(quirks, "DropboxOauth2", {"grant_type": "refresh_token",
                                                       "refresh_token": rt})
     assert s3 == 200 and d3["access_token"], d3
+
+
+def test_quirk_armed_code_failures_and_forced_form(quirks):
+    quirks.reset()
+    quirks.fail_next_code("SlackOauth2", "invalid_code")
+    status, _, doc = quirk_login(quirks, "SlackOauth2")
+    assert status == 200 and doc == {"ok": False, "error": "invalid_code"}
+    quirks.fail_next_code("GoogleOauth2", "server_error", 502)
+    st, headers, verifier = quirk_code(quirks, "GoogleOauth2")
+    code = parse_qs(urlsplit(headers["location"]).query)["code"][0]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": QUIRK_CB,
+            "code_verifier": verifier}
+    c = quirks.clients["GoogleOauth2"]
+    st, h, _ = http_request("POST", quirks.origin + "/token", urlencode(
+        {**form, "client_id": c["client_id"], "client_secret": c["client_secret"]}).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded"})
+    assert st == 502
+    # the code is spent
+    assert quirk_token(quirks, "GoogleOauth2", form)[2]["error"] == "invalid_grant"
+    quirks.form_always("GithubOauth2")
+    status, headers, doc = quirk_login(quirks, "GithubOauth2")  # asks for JSON
+    assert headers["content-type"].startswith("application/x-www-form-urlencoded")
+    assert doc["access_token"].startswith("ghu_")
+    quirks.reset()
+    status, headers, doc = quirk_login(quirks, "GithubOauth2")
+    assert headers["content-type"].startswith("application/json")

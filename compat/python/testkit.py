@@ -805,6 +805,17 @@ class QuirkProvider(helpers.ChildProcess):
         self._post("/__quirks/fail-next-refresh", {"vendor": vendor, "error": error,
                                                    "status": status})
 
+    def fail_next_code(self, vendor: str, error: str = "invalid_grant",
+                       status: int = 400) -> None:
+        """The next authorization_code grant of `vendor` answers `error` (HTTP `status`,
+        a 5xx as a bare 5xx); the code is spent."""
+        self._post("/__quirks/fail-next-code", {"vendor": vendor, "error": error,
+                                                "status": status})
+
+    def form_always(self, vendor: str, on: bool = True) -> None:
+        """GitHub answers form-encoded bodies even to Accept: application/json."""
+        self._post("/__quirks/config", {"vendor": vendor, "form_always": on})
+
     def deny_next(self, vendor: str, error: str = "access_denied") -> None:
         self._post("/__quirks/deny-next", {"vendor": vendor, "error": error})
 
