@@ -1347,6 +1347,89 @@ def test_long_poll_sees_a_failure_at_once(uf):
     assert out["done"] - failed < 2.0
 
 
+def test_token_without_a_refresh_token_is_reauthorized_after_expiry(uf):
+    """A vault token without a refresh token (the client may not refresh) serves until it
+    expires; then the user is asked again."""
+    ns = uf.setup(access_token_ttl=3, grant_types=("authorization_code",))
+    uf.consent(ns.wat, ns.name)
+    t0 = time.time()
+    assert uf.provider_tokens(ns.client_id, "refresh_tokens") == []
+    tok = uf.token(ns.wat, ns.name)
+    time.sleep(max(0.0, t0 + 3.3 - time.time()))
+    out = uf.get_token(ns.wat, ns.name, resourceOauth2ReturnUrl=RETURN)
+    assert "accessToken" not in out and out["sessionStatus"] == "IN_PROGRESS", out
+    assert uf.grants(ns.client_id) == {"authorization_code": 1}
+    assert tok not in json.dumps(out)
+
+
+def test_refresh_margin_zero_refreshes_at_expiry(tmp_path_factory, idp):
+    """--refresh-margin 0: due only when expired (the half-life rule does not apply)."""
+    s = _start(tmp_path_factory, "uf-margin0", ["--refresh-margin", "0"])
+    try:
+        env = Env(s, idp)
+        ns = env.setup(access_token_ttl=4)
+        env.consent(ns.wat, ns.name)
+        t0 = time.time()
+        first = env.token(ns.wat, ns.name)
+        time.sleep(max(0.0, t0 + 2.4 - time.time()))  # past half its life
+        assert env.token(ns.wat, ns.name) == first
+        assert env.grants(ns.client_id) == {"authorization_code": 1}
+        time.sleep(max(0.0, t0 + 4.4 - time.time()))
+        second = env.token(ns.wat, ns.name)
+        assert second != first
+        assert env.grants(ns.client_id) == {"authorization_code": 1, "refresh_token": 1}
+    finally:
+        assert s.stop() == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--session-ttl", "29"], ["--session-ttl", "86401"], ["--session-ttl", "x"],
+    ["--refresh-margin", "3601"], ["--refresh-margin=-1"],
+    ["--danger-vendor-endpoint", "GithubOauth2"],
+    ["--danger-vendor-endpoint", "NoSuchVendor=http://127.0.0.1:9"],
+    ["--danger-vendor-endpoint", "GithubOauth2=not-a-url"],
+    ["--danger-vendor-endpoint", "GithubOauth2=http://127.0.0.1:9/path"],
+])
+def test_bad_flags_stop_start_up(tmp_path, args):
+    cp = subprocess.run([helpers.WARRANT_BIN, "serve", "--listen", "127.0.0.1:0",
+                         "--data-dir", str(tmp_path / "d"), *args], capture_output=True,
+                        timeout=60, env=helpers.base_env())
+    assert cp.returncode == 2, (cp.returncode, cp.stderr[-500:])
+    err = cp.stderr.decode()
+    flag = args[0].split("=")[0]
+    assert flag.lstrip("-") in err, err
+    assert len([ln for ln in err.splitlines() if ln.strip()]) <= 3, err
+
+
+def test_checks_before_the_flow(uf, tmp_path):
+    """Input shape → WAT → policy → the workload's provider allowlist → provider exists."""
+    ns = uf.setup()
+    req = dict(resourceCredentialProviderName=ns.name, scopes=["read"],
+               oauth2Flow="USER_FEDERATION", resourceOauth2ReturnUrl=RETURN)
+    expect_error(uf.data.get_resource_oauth2_token, workloadIdentityToken="x.y.z",
+                 code="UnauthorizedException", status=401, **req)
+    expect_error(uf.data.get_resource_oauth2_token, workloadIdentityToken=ns.wat,
+                 code="ResourceNotFoundException", status=404,
+                 **{**req, "resourceCredentialProviderName": uname("nope")})
+    deny = create_key(uf.server.data_dir, uname("uf-nouf"), {
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "bedrock-agentcore:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "bedrock-agentcore:GetResourceOauth2Token",
+             "Resource": uf.server.arn("oauth2", ns.name)}]}, tmp=tmp_path)
+    dc = uf.server.data_client(deny["accessKeyId"], deny["secretAccessKey"])
+    eventually(lambda: expect_error(dc.get_resource_oauth2_token, workloadIdentityToken=ns.wat,
+                                    code="AccessDeniedException", status=403, **req))
+    other = uf.provider()
+    r = raw_call(uf.server, f"/warrant/v1/workload-identities/{ns.wl}/allowed-providers",
+                 {"allowedProviders": [other["name"]]}, method="PUT")
+    assert r.status == 200, r
+    expect_error(uf.data.get_resource_oauth2_token, workloadIdentityToken=ns.wat,
+                 code="AccessDeniedException", status=403, **req)
+    # nothing of it started a session or reached the provider
+    assert uf.grants(ns.client_id) == {}
+    uf.start(ns.wat, other["name"])
+
+
 # ---------------------------------------------------------------------------------------
 # 10. audit
 # ---------------------------------------------------------------------------------------
@@ -1694,6 +1777,67 @@ def test_danger_vendor_endpoint_leaves_the_stored_configuration_alone(quirky):
     md = disc["authorizationServerMetadata"]
     assert md["authorizationEndpoint"] == "https://github.com/login/oauth/authorize"
     assert md["tokenEndpoint"] == "https://github.com/login/oauth/access_token"
+
+
+def test_quirk_code_redemption_failures(quirky):
+    """The provider refuses the code: a 5xx → InternalServerException, Slack's ok:false
+    with HTTP 200 → ValidationException; the session FAILED either way, never retried."""
+    q = quirky.quirks
+    for vendor, error, status, code, http in [
+            ("GoogleOauth2", "server_error", 503, "InternalServerException", 500),
+            ("SlackOauth2", "invalid_code", 400, "ValidationException", 400),
+            ("GithubOauth2", "bad_verification_code", 400, "ValidationException", 400)]:
+        q.reset()
+        name, cb = quirky.providers[vendor]
+        q.register(vendor, cb)
+        user = "qa-code-" + vendor.lower()
+        wat = quirky.wat(quirky.wl, user)
+        s = quirky.start(wat, name, QUIRK_SCOPES.get(vendor, ["read"]))
+        res = quirky.flow(s["authorizationUrl"], user)
+        assert res.callback.status == 303
+        q.fail_next_code(vendor, error, status)
+        msg = quirky.complete_error(s["sessionUri"], user, code=code, status=http)
+        assert res.callback_params["code"] not in msg
+        assert q.vendor_stats(vendor)["token_requests"] == {"authorization_code": 1}, vendor
+        assert_failed(quirky, wat, name, s["sessionUri"])
+        quirky.complete_error(s["sessionUri"], user, code="ValidationException", status=400)
+        assert q.vendor_stats(vendor)["token_requests"] == {"authorization_code": 1}, vendor
+
+
+def test_quirk_github_form_encoded_answer(quirky):
+    """Token responses are parsed as form-urlencoded when the content type says so."""
+    q = quirky.quirks
+    q.reset()
+    name, cb = quirky.providers["GithubOauth2"]
+    q.register("GithubOauth2", cb)
+    q.form_always("GithubOauth2")
+    since = quirk_count(q, "GithubOauth2")
+    c = quirk_consent(quirky, "GithubOauth2", "qa-github-form")
+    assert quirky.token(c.wat, name, c.scopes) == quirk_user_tokens(q, "GithubOauth2", since)[0]
+    # the scope came back comma-separated in a form body: still covers the request
+    assert quirky.token(c.wat, name, c.scopes) == quirk_user_tokens(q, "GithubOauth2", since)[0]
+    assert q.vendor_stats("GithubOauth2")["token_requests"] == {"authorization_code": 1}
+    q.reset()
+
+
+def test_quirk_microsoft_default_tenant_is_common(quirky):
+    q = quirky.quirks
+    q.reset()
+    c = q.clients["MicrosoftOauth2"]
+    name = uname("uf-ms-common")
+    r = quirky.control.create_oauth2_credential_provider(
+        name=name, credentialProviderVendor="MicrosoftOauth2",
+        oauth2ProviderConfigInput={"microsoftOauth2ProviderConfig": {
+            "clientId": c["client_id"], "clientSecret": c["client_secret"]}})
+    q.register("MicrosoftOauth2", r["callbackUrl"])
+    wat = quirky.wat(quirky.wl, "qa-ms-common")
+    s = quirky.start(wat, name, ["User.Read"])
+    res = quirky.flow(s["authorizationUrl"], "x")
+    assert urlsplit(res.provider_url).path == "/common/oauth2/v2.0/authorize"
+    quirky.complete(s["sessionUri"], "qa-ms-common")
+    st = q.vendor_stats("MicrosoftOauth2")
+    assert st["last_token_request"]["path"] == "/common/oauth2/v2.0/token"
+    assert quirky.token(wat, name, ["User.Read"]) == quirk_user_tokens(q, "MicrosoftOauth2")[-1]
 
 
 # ---------------------------------------------------------------------------------------

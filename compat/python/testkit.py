@@ -1013,7 +1013,9 @@ def html_unescape(s: str) -> str:
 def create_3lo_provider(control, idp: "OidcProvider", *, name: str | None = None,
                         auth_method: str = "client_secret_basic",
                         access_token_ttl: int | None = None, rotate: bool | None = None,
-                        metadata: bool = False, method_in_config: bool = False) -> dict:
+                        metadata: bool = False, method_in_config: bool = False,
+                        grant_types: tuple[str, ...] = ("authorization_code",
+                                                        "refresh_token")) -> dict:
     """A CustomOauth2 credential provider in warrant backed by a client registered at the
     test kit's oidc-provider with warrant's callback URL as its redirect URI.
 
@@ -1021,7 +1023,8 @@ def create_3lo_provider(control, idp: "OidcProvider", *, name: str | None = None
     placeholder client, register the client (RFC 7591) with the callback URL, then update
     the provider with the registered client id and secret. metadata=True configures
     authorizationServerMetadata instead of the discovery URL; method_in_config sets
-    clientAuthenticationMethod explicitly. Returns {"name", "callbackUrl", "arn",
+    clientAuthenticationMethod explicitly; grant_types without refresh_token gives a
+    client that never gets a refresh token. Returns {"name", "callbackUrl", "arn",
     "client": the registration response}."""
     name = name or helpers.uname("uf-p")
     if metadata:
@@ -1038,7 +1041,8 @@ def create_3lo_provider(control, idp: "OidcProvider", *, name: str | None = None
             "clientId": "placeholder", "clientSecret": placeholder, "oauthDiscovery": disc}})
     callback = r["callbackUrl"]
     client = register_client(idp, callback, auth_method=auth_method,
-                             access_token_ttl=access_token_ttl, rotate=rotate)
+                             access_token_ttl=access_token_ttl, rotate=rotate,
+                             grant_types=grant_types)
     cfg: dict = {"clientId": client["client_id"], "clientSecret": client["client_secret"],
                  "oauthDiscovery": disc}
     if method_in_config:
