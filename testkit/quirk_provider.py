@@ -76,6 +76,8 @@ Test-only endpoints (any vendor's origin, it is one server):
                              invalid_grant with 400 also kills the refresh token
     POST /__quirks/fail-next-code      the same for the next authorization_code grant (the
                              code is spent)
+    POST /__quirks/delay-next-refresh  {"vendor": V, "seconds": S} -> 204: the next
+                             refresh_token grant of V answers after S seconds (0..60)
     POST /__quirks/deny-next           {"vendor": V, "error"?: "access_denied"} -> 204: the
                              next authorization of V redirects with error=...
     POST /__quirks/config   {"vendor": V, "expires_in"?: N | null, "form_always"?: bool}
@@ -178,6 +180,7 @@ class QuirkProvider:
                               "last_token_request": None, "errors": []} for v in VENDORS}
             self.fail_next_refresh: dict[str, tuple[str, int]] = {}
             self.fail_next_code: dict[str, tuple[str, int]] = {}
+            self.delay_next_refresh: dict[str, float] = {}
             self.form_always: set[str] = set()
             self.deny_next: dict[str, str] = {}
             self.expires_in: dict[str, int | None] = {}
@@ -309,6 +312,11 @@ def _make_handler(qp: QuirkProvider):
                         qp.fail_next_refresh[vendor] = armed
                     else:
                         qp.fail_next_code[vendor] = armed
+                elif path == "/__quirks/delay-next-refresh":
+                    secs = doc.get("seconds")
+                    if not isinstance(secs, (int, float)) or not 0 <= secs <= 60:
+                        return self._json(400, {"error": "seconds: 0..60"})
+                    qp.delay_next_refresh[vendor] = float(secs)
                 elif path == "/__quirks/deny-next":
                     qp.deny_next[vendor] = str(doc.get("error") or "access_denied")
                 elif path == "/__quirks/config":
@@ -501,10 +509,13 @@ def _make_handler(qp: QuirkProvider):
             rt = form.get("refresh_token") or ""
             with qp.lock:
                 armed = qp.fail_next_refresh.pop(vendor, None)
+                delay = qp.delay_next_refresh.pop(vendor, 0.0)
                 rec = qp.refresh_tokens.get(rt)
                 ok = rec is not None and rec["alive"] and rec["vendor"] == vendor
                 if ok and armed and armed == ("invalid_grant", 400):
                     rec["alive"] = False  # the provider revoked it
+            if delay:
+                time.sleep(delay)  # a slow provider (the answer is as usual)
             if armed:
                 error, status = armed
                 if status >= 500:

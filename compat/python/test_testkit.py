@@ -914,3 +914,13 @@ def test_quirk_armed_code_failures_and_forced_form(quirks):
     quirks.reset()
     status, headers, doc = quirk_login(quirks, "GithubOauth2")
     assert headers["content-type"].startswith("application/json")
+
+
+def test_quirk_delayed_refresh(quirks):
+    quirks.reset()
+    status, _, doc = quirk_login(quirks, "DropboxOauth2")
+    quirks.delay_next_refresh("DropboxOauth2", 0.6)
+    t = time.monotonic()
+    s1, _, d1 = quirk_token(quirks, "DropboxOauth2", {"grant_type": "refresh_token",
+                                                      "refresh_token": doc["refresh_token"]})
+    assert s1 == 200 and d1["access_token"] and time.monotonic() - t >= 0.6

@@ -922,8 +922,13 @@ def test_callback_iss_must_be_the_providers(uf):
     s = uf.start(ns.wat, ns.name)
     path, q = until_provider_redirect(uf, s["authorizationUrl"])
     assert q["iss"] == uf.idp.issuer
+    base = max_seq(uf.server)
     st, hdrs, body = uf.get(callback_path(path, {**q, "iss": "https://evil.example"}))
     assert_refused_page(st, hdrs, body, echoes=[q["code"], q["state"]])
+    evs = audit_events(uf.server, base)
+    assert [(e["operation"], e["outcome"]) for e in evs] == [("OAuth2Callback", "failure")], evs
+    assert evs[0]["account"] == ACCOUNT and evs[0].get("session", sha16(s["sessionUri"])) == \
+        sha16(s["sessionUri"])
     assert_failed(uf, ns.wat, ns.name, s["sessionUri"])
     uf.complete_error(s["sessionUri"], "alice", code="ValidationException", status=400)
     assert uf.grants(ns.client_id) == {}
@@ -1153,6 +1158,50 @@ def test_storage_failure_after_a_rotation_loses_nothing(tmp_path_factory, idp):
         assert third == env.provider_tokens(ns.client_id)[-1]["value"]
     finally:
         assert s.stop() == 0
+
+
+def test_crash_while_the_store_fails_loses_the_rotation(tmp_path_factory, idp):
+    """The contract's caveat: the rotated token set is only in memory while the store
+    fails; a crash then loses it, and the next use gets invalid_grant (the old refresh
+    token was spent) → a new authorization URL."""
+    s = _start(tmp_path_factory, "uf-crash")
+    env = Env(s, idp)
+    ns = env.setup(access_token_ttl=TTL)
+    env.consent(ns.wat, ns.name)
+    t0 = time.time()
+    env.token(ns.wat, ns.name)
+    db = sqlite3.connect(s.data_dir / "warrant.db", timeout=10)
+    db.executescript("""
+        CREATE TRIGGER uf_fail_insert BEFORE INSERT ON vault_entries
+        BEGIN SELECT RAISE(ABORT, 'injected'); END;
+        CREATE TRIGGER uf_fail_update BEFORE UPDATE ON vault_entries
+        BEGIN SELECT RAISE(ABORT, 'injected'); END;
+    """)
+    db.commit()
+    wait_due(t0, TTL)
+    expect_error(env.data.get_resource_oauth2_token, workloadIdentityToken=ns.wat,
+                 resourceCredentialProviderName=ns.name, scopes=["read", "write"],
+                 oauth2Flow="USER_FEDERATION", code="InternalServerException", status=500)
+    s.kill()
+    db.executescript("DROP TRIGGER uf_fail_insert; DROP TRIGGER uf_fail_update;")
+    db.commit()
+    db.close()
+    s2 = _start(tmp_path_factory, "uf-crash-2", data_dir=s.data_dir)
+    try:
+        env2 = Env(s2, idp)
+        t = time.monotonic()
+        try:
+            out = env2.get_token(ns.wat, ns.name, resourceOauth2ReturnUrl=RETURN)
+        except ClientError as e:
+            raise AssertionError(f"the next use after the crash answered "
+                                 f"{e.response['Error']['Code']} after "
+                                 f"{time.monotonic() - t:.1f} s: "
+                                 f"{e.response['Error']['Message']}") from None
+        assert "accessToken" not in out and out["sessionStatus"] == "IN_PROGRESS", out
+        assert env2.grants(ns.client_id) == {"authorization_code": 1, "refresh_token": 2}
+        assert vault_rows(s2.data_dir, ns.name) == 0
+    finally:
+        assert s2.stop() == 0
 
 
 def uf_tokens(idp: OidcProvider, client_id: str) -> list[str]:
@@ -1513,7 +1562,8 @@ QUIRK_AUTH = {"RedditOauth2": "basic", "TwitchOauth2": "post", "XOauth2": "basic
 
 @pytest.fixture(scope="module")
 def quirky(tmp_path_factory, quirk_provider):
-    s = _start(tmp_path_factory, "uf-quirks", quirk_provider.danger_args())
+    s = _start(tmp_path_factory, "uf-quirks",
+               quirk_provider.danger_args() + ["--outbound-timeout", "15"])
     env = Env(s, None)
     env.quirks = quirk_provider
     env.wl = env.workload()
@@ -1777,6 +1827,54 @@ def test_danger_vendor_endpoint_leaves_the_stored_configuration_alone(quirky):
     md = disc["authorizationServerMetadata"]
     assert md["authorizationEndpoint"] == "https://github.com/login/oauth/authorize"
     assert md["tokenEndpoint"] == "https://github.com/login/oauth/access_token"
+
+
+def test_quirk_followers_give_up_after_10_seconds(quirky):
+    """A refresh that takes 12 s (the server's --outbound-timeout is 15): a concurrent
+    request for the same entry waits for it at most 10 s, then ThrottlingException; the
+    leader gets the new token; one provider call."""
+    q = quirky.quirks
+    q.reset()
+    name, cb = quirky.providers["DropboxOauth2"]
+    q.register("DropboxOauth2", cb)
+    q.set_expires_in("DropboxOauth2", TTL)
+    follower_client = quirky.server.data_client()
+    try:
+        c = quirk_consent(quirky, "DropboxOauth2", "qa-dropbox-slow")
+        t0 = time.time()
+        first = quirky.token(c.wat, name, c.scopes)
+        q.delay_next_refresh("DropboxOauth2", 12)
+        wait_due(t0, TTL)
+        out: dict = {}
+        req = dict(workloadIdentityToken=c.wat, resourceCredentialProviderName=name,
+                   scopes=c.scopes, oauth2Flow="USER_FEDERATION")
+
+        def leader():
+            out["leader"] = quirky.data.get_resource_oauth2_token(**req).get("accessToken")
+
+        lt = threading.Thread(target=leader)
+        lt.start()
+        time.sleep(0.5)
+        t = time.monotonic()
+        try:
+            tok = follower_client.get_resource_oauth2_token(**req).get("accessToken")
+            out["follower"] = ("answered", "the old token" if tok == first else
+                               "the new token" if tok is not None else "no token")
+        except ClientError as e:
+            out["follower"] = (e.response["Error"]["Code"],
+                               e.response["ResponseMetadata"]["HTTPStatusCode"])
+        waited = time.monotonic() - t
+        lt.join(30)
+        assert out["follower"] == ("ThrottlingException", 429), (
+            f"the follower answered {out['follower']} after {waited:.1f} s")
+        assert 9.0 <= waited <= 11.5, waited
+        new = quirk_user_tokens(q, "DropboxOauth2")[-1]
+        assert got(out["leader"]) == new and new != first
+        assert quirky.token(c.wat, name, c.scopes) == new
+        assert q.vendor_stats("DropboxOauth2")["token_requests"] == {
+            "authorization_code": 1, "refresh_token": 1}
+    finally:
+        q.set_expires_in("DropboxOauth2", None)
 
 
 def test_quirk_code_redemption_failures(quirky):

@@ -812,6 +812,10 @@ class QuirkProvider(helpers.ChildProcess):
         self._post("/__quirks/fail-next-code", {"vendor": vendor, "error": error,
                                                 "status": status})
 
+    def delay_next_refresh(self, vendor: str, seconds: float) -> None:
+        """The next refresh of `vendor` is answered (as usual) after `seconds`."""
+        self._post("/__quirks/delay-next-refresh", {"vendor": vendor, "seconds": seconds})
+
     def form_always(self, vendor: str, on: bool = True) -> None:
         """GitHub answers form-encoded bodies even to Accept: application/json."""
         self._post("/__quirks/config", {"vendor": vendor, "form_always": on})
