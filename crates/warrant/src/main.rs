@@ -241,6 +241,30 @@ fn init_logging(cfg: &Config) {
     }
 }
 
+/// This node's stable name, kept in `DATA_DIR/node-id` (created on first start): the
+/// owner of its refresh leases, so a restart after a crash takes its own leases back.
+/// `None` (a random name per process) when the file cannot be read or written.
+fn node_id(data_dir: &std::path::Path) -> Option<String> {
+    let path = data_dir.join("node-id");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim();
+        if (16..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Some(s.to_string());
+        }
+    }
+    let id = warrant_oauth::random_token();
+    match std::fs::write(&path, format!("{id}\n")) {
+        Ok(()) => Some(id),
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "cannot keep this node's id; using one per process");
+            None
+        }
+    }
+}
+
 /// Open the data dir, the master key and the store, and prove the key fits the data.
 /// `cached`: serve reads through the read cache (the server); admin commands do not.
 async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<SqliteStore>)> {
@@ -286,6 +310,7 @@ async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<S
     settings.session_ttl_secs = cfg.session_ttl as i64;
     settings.refresh_margin_secs = cfg.refresh_margin as i64;
     settings.vendor_endpoints = cfg.vendor_endpoints.clone();
+    settings.node_id = node_id(&cfg.data_dir);
     let service = Arc::new(Service::new(
         backend,
         Keyring::new(key),

@@ -472,7 +472,7 @@ impl Service {
                     return Ok(t);
                 }
             }
-            let flight = self.data.m2m_flights.run(&key, || {
+            let flight = self.data.m2m_flights.run(&key, None, || {
                 self.fetch_m2m(workload, provider, req, &entry_key, &key, force)
             });
             match flight.await {

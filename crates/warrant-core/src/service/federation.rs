@@ -50,7 +50,8 @@ pub const SESSION_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// How long a refresh lease is held at most (a refresh that takes longer is abandoned
 /// by its provider call's own timeout first).
 const LEASE_MS: i64 = 30_000;
-/// How long a request waits for another node's refresh of the same entry.
+/// How long a request waits for another request's refresh of the same entry, in this
+/// process or on another node.
 const FOLLOW_MS: i64 = 10_000;
 const USER_ID: StrRule = StrRule::len(1, 128);
 const USER_TOKEN: StrRule = StrRule::len(1, 131_072);
@@ -126,10 +127,11 @@ pub(super) struct FederationState {
     changed: watch::Sender<u64>,
 }
 
-impl Default for FederationState {
-    fn default() -> Self {
+impl FederationState {
+    /// `node`: this node's stable name in vault leases (see [`super::Settings::node_id`]).
+    pub fn new(node: Option<String>) -> Self {
         Self {
-            node: warrant_oauth::random_token(),
+            node: node.unwrap_or_else(warrant_oauth::random_token),
             tokens: Mutex::default(),
             flights: Flights::default(),
             pending: Arc::default(),
@@ -543,7 +545,8 @@ impl Service {
                 // Nothing to refresh with: usable until it expires, then consent again.
                 return Ok((now < t.expires_at).then_some(t));
             }
-            let flight = self.federation.flights.run(&key, || {
+            let follow = Some(Duration::from_millis(FOLLOW_MS as u64));
+            let flight = self.federation.flights.run(&key, follow, || {
                 self.refresh_user(workload, provider, user, entry_key, &key, version)
             });
             match flight.await {

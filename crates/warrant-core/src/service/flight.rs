@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 type Flight<T> = watch::Receiver<Option<Result<T>>>;
 
@@ -41,9 +41,15 @@ impl<T> Drop for Guard<'_, T> {
 
 impl<T: Clone> Flights<T> {
     /// Run `call` as the one call for `key`, or wait for the one already running and
-    /// take its result. `None` when the call being waited for was cancelled (its
-    /// request went away): the caller decides whether to try again.
-    pub async fn run<F, Fut>(&self, key: &str, call: F) -> Option<Result<T>>
+    /// take its result (for at most `follow_limit`, then ThrottlingException). `None`
+    /// when the call being waited for was cancelled (its request went away): the caller
+    /// decides whether to try again.
+    pub async fn run<F, Fut>(
+        &self,
+        key: &str,
+        follow_limit: Option<std::time::Duration>,
+        call: F,
+    ) -> Option<Result<T>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -61,14 +67,26 @@ impl<T: Clone> Flights<T> {
             }
         };
         let Some(tx) = tx else {
-            loop {
-                if let Some(r) = rx.borrow_and_update().clone() {
-                    return Some(r);
+            let follow = async {
+                loop {
+                    if let Some(r) = rx.borrow_and_update().clone() {
+                        return Some(r);
+                    }
+                    if rx.changed().await.is_err() {
+                        return None;
+                    }
                 }
-                if rx.changed().await.is_err() {
-                    return None;
-                }
-            }
+            };
+            return match follow_limit {
+                None => follow.await,
+                Some(limit) => tokio::time::timeout(limit, follow)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Some(Err(Error::Throttling(
+                            "Another request is still fetching this token; retry".into(),
+                        )))
+                    }),
+            };
         };
         let _guard = Guard {
             map: &self.map,
@@ -95,7 +113,7 @@ mod tests {
             let (flights, calls) = (flights.clone(), calls.clone());
             tasks.push(tokio::spawn(async move {
                 flights
-                    .run("k", || async {
+                    .run("k", None, || async {
                         calls.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         Ok(7)
@@ -108,7 +126,10 @@ mod tests {
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // Finished flights are gone: the next call runs again.
-        flights.run("k", || async { Ok(8) }).await;
-        assert_eq!(flights.run("k", || async { Ok(9) }).await, Some(Ok(9)));
+        flights.run("k", None, || async { Ok(8) }).await;
+        assert_eq!(
+            flights.run("k", None, || async { Ok(9) }).await,
+            Some(Ok(9))
+        );
     }
 }

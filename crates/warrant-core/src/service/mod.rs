@@ -66,6 +66,11 @@ pub struct Settings {
     /// `--danger-vendor-endpoint`: (vendor, origin) pairs replacing the origin of a
     /// vendor preset's endpoints. For tests against a vendor-emulating server only.
     pub vendor_endpoints: Vec<(String, String)>,
+    /// This node's stable name (kept in its data directory): the owner of the refresh
+    /// leases it takes. Stable across restarts, so a node that crashed while holding a
+    /// lease takes it back at once instead of waiting for it to expire. `None`: a random
+    /// name per process.
+    pub node_id: Option<String>,
 }
 
 impl Settings {
@@ -83,6 +88,7 @@ impl Settings {
             session_ttl_secs: 600,
             refresh_margin_secs: 60,
             vendor_endpoints: Vec::new(),
+            node_id: None,
         }
     }
 }
@@ -155,6 +161,7 @@ impl Service {
             ttl.max(std::time::Duration::from_secs(86_400)),
         ));
         let audit = audit::Auditor::new(settings.audit.clone());
+        let settings_node = settings.node_id.clone();
         let user_tokens = warrant_inbound::jwt::validator::Validator::new(
             http.clone(),
             discovery.clone(),
@@ -172,7 +179,7 @@ impl Service {
             discovery,
             user_tokens,
             audit,
-            federation: Default::default(),
+            federation: federation::FederationState::new(settings_node),
         }
     }
 
