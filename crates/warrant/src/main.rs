@@ -311,13 +311,14 @@ async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<S
     settings.refresh_margin_secs = cfg.refresh_margin as i64;
     settings.vendor_endpoints = cfg.vendor_endpoints.clone();
     settings.node_id = node_id(&cfg.data_dir);
-    let service = Arc::new(Service::new(
+    let service = Service::new(
         backend,
         Keyring::new(key),
         settings,
         Arc::new(SystemClock),
         http,
-    ));
+    )
+    .shared();
     service.check_master_key().await.map_err(|e| {
         anyhow::anyhow!(
             "master key check failed: {}",

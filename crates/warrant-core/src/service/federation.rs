@@ -547,7 +547,11 @@ impl Service {
             }
             let follow = Some(Duration::from_millis(FOLLOW_MS as u64));
             let flight = self.federation.flights.run(&key, follow, || {
-                self.refresh_user(workload, provider, user, entry_key, &key, version)
+                let (w, p) = (Arc::new(workload.clone()), Arc::new(provider.clone()));
+                let (u, e, k) = (user.clone(), entry_key.to_string(), key.clone());
+                self.detached(move |me| async move {
+                    me.refresh_user(&w, &p, &u, &e, &k, version).await
+                })
             });
             match flight.await {
                 Some(Ok(Refreshed::Token(t))) => {
@@ -1126,16 +1130,57 @@ impl Service {
                 "the session is already completed or failed",
             ));
         }
+        let provider = self
+            .session_provider(&s, &doc)
+            .await
+            .ok_or_else(not_found)?;
+        let r = self
+            .detached(
+                move |me| async move { me.redeem(s, doc, code, workload, provider, user).await },
+            )
+            .await;
+        audit::note(|d| {
+            d.session_status = Some(if r.is_ok() { COMPLETED } else { FAILED });
+            d.token_source = r.is_ok().then_some("provider");
+        });
+        r?;
+        metrics::counter!("warrant_auth_sessions_completed_total").increment(1);
+        Ok(json!({}))
+    }
+
+    /// Run `f` to completion even if the request that started it goes away (a client
+    /// that disconnects must not cancel a code redemption or a refresh between the
+    /// provider's answer and the commit). Inline when the service is not shared.
+    async fn detached<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Service>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        match self.me.get().and_then(std::sync::Weak::upgrade) {
+            Some(me) => tokio::spawn(f(me))
+                .await
+                .unwrap_or_else(|e| Err(Error::Internal(format!("a provider call failed: {e}")))),
+            None => Err(Error::Internal("the service is not shared".into())),
+        }
+    }
+
+    /// Redeem a session's code once, store the token set, and close the session.
+    async fn redeem(
+        &self,
+        s: AuthSession,
+        doc: SessionDoc,
+        code: String,
+        workload: Arc<ResourceRecord>,
+        provider: Arc<ResourceRecord>,
+        user: UserKey,
+    ) -> Result<()> {
         let finish = |status: &'static str| {
             let mut s = s.clone();
             s.status = status.into();
             s.updated_at = self.now();
             s
         };
-        let provider = self
-            .session_provider(&s, &doc)
-            .await
-            .ok_or_else(not_found)?;
         let b: Oauth2Body = body(&provider)?;
         let redeemed = async {
             let ep = self.endpoints(&provider.name, &b.config).await?;
@@ -1171,7 +1216,6 @@ impl Service {
                     .update_auth_session(&finish(FAILED), REDEEMING)
                     .await?;
                 self.notify_sessions();
-                audit::note(|d| d.session_status = Some(FAILED));
                 return Err(e);
             }
         };
@@ -1184,12 +1228,7 @@ impl Service {
             .update_auth_session(&finish(COMPLETED), REDEEMING)
             .await?;
         self.notify_sessions();
-        metrics::counter!("warrant_auth_sessions_completed_total").increment(1);
-        audit::note(|d| {
-            d.session_status = Some(COMPLETED);
-            d.token_source = Some("provider");
-        });
-        Ok(json!({}))
+        Ok(())
     }
 
     /// Remove sessions that expired more than a day ago (called periodically by `serve`).

@@ -141,6 +141,9 @@ pub struct Service {
     audit: audit::Auditor,
     /// User federation: opened token sets, refreshes in flight, sessions' changes.
     federation: federation::FederationState,
+    /// The service itself, for work that must outlive the request that started it
+    /// (set by [`Service::shared`]).
+    me: std::sync::OnceLock<std::sync::Weak<Service>>,
 }
 
 const CANARY: &[u8] = b"warrant master key canary v1";
@@ -180,7 +183,17 @@ impl Service {
             user_tokens,
             audit,
             federation: federation::FederationState::new(settings_node),
+            me: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The service, shared: how a server holds it. Provider calls whose results must be
+    /// stored (code redemption, refresh) then run to the end even when their request
+    /// goes away.
+    pub fn shared(self) -> Arc<Self> {
+        let me = Arc::new(self);
+        let _ = me.me.set(Arc::downgrade(&me));
+        me
     }
 
     pub fn settings(&self) -> &Settings {
