@@ -1877,6 +1877,37 @@ def test_quirk_followers_give_up_after_10_seconds(quirky):
         q.set_expires_in("DropboxOauth2", None)
 
 
+def test_quirk_a_refresh_outlives_the_request_that_started_it(quirky):
+    """A client that gives up (read timeout, connection closed) while its refresh is at
+    the provider does not cancel the refresh: the rotated tokens are committed, and the
+    next request gets the new token with no second provider call."""
+    q = quirky.quirks
+    q.reset()
+    name, cb = quirky.providers["DropboxOauth2"]
+    q.register("DropboxOauth2", cb)
+    q.set_expires_in("DropboxOauth2", TTL)
+    impatient = quirky.server.data_client(read_timeout=1)
+    try:
+        c = quirk_consent(quirky, "DropboxOauth2", "qa-dropbox-gone")
+        t0 = time.time()
+        first = quirky.token(c.wat, name, c.scopes)
+        q.delay_next_refresh("DropboxOauth2", 3)
+        wait_due(t0, TTL)
+        with pytest.raises(Exception) as gone:
+            impatient.get_resource_oauth2_token(
+                workloadIdentityToken=c.wat, resourceCredentialProviderName=name,
+                scopes=c.scopes, oauth2Flow="USER_FEDERATION")
+        assert "timeout" in type(gone.value).__name__.lower() or "timed out" in str(gone.value)
+        time.sleep(3.5)  # the provider answers; warrant commits with nobody waiting
+        new = quirk_user_tokens(q, "DropboxOauth2")[-1]
+        assert new != first
+        assert quirky.token(c.wat, name, c.scopes) == new
+        assert q.vendor_stats("DropboxOauth2")["token_requests"] == {
+            "authorization_code": 1, "refresh_token": 1}
+    finally:
+        q.set_expires_in("DropboxOauth2", None)
+
+
 def test_quirk_code_redemption_failures(quirky):
     """The provider refuses the code: a 5xx → InternalServerException, Slack's ok:false
     with HTTP 200 → ValidationException; the session FAILED either way, never retried."""
