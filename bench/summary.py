@@ -12,6 +12,7 @@ figures there as JSON.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import statistics
@@ -163,6 +164,36 @@ def spread(ratios: list[float]) -> dict:
     return {"median": q[1], "q1": q[0], "q3": q[2], "min": min(ratios), "max": max(ratios)}
 
 
+def nearest_rank(sorted_vals: list[float], q: float) -> float:
+    return sorted_vals[max(0, min(len(sorted_vals) - 1, math.ceil(q * len(sorted_vals)) - 1))]
+
+
+C2T_LABELS = {"long-poll": "long poll (x-warrant-wait-seconds: 20)",
+              "poll-1s": "polling every 1 s (bedrock_agentcore-like)"}
+
+
+def callback_to_token(work: str) -> dict | None:
+    """WORK/c2t.json (bench/callback_to_token.py), summarised per agent kind; None when
+    the measurement was not selected."""
+    try:
+        doc = load(work, "c2t.json")
+    except OSError:
+        return None
+    modes = {}
+    for mode in C2T_LABELS:
+        rows = [r for r in doc["results"] if r["mode"] == mode and not r["warmup"]]
+        if not rows:
+            continue
+        m = {"label": C2T_LABELS[mode], "runs": len(rows)}
+        for key in ("from_callback_ms", "from_complete_ms", "callback_request_ms", "complete_request_ms",
+                    "agent_calls"):
+            v = sorted(r[key] for r in rows)
+            m[key] = {"median": statistics.median(v), "p95": nearest_rank(v, 0.95), "min": v[0], "max": v[-1]}
+        modes[mode] = m
+    return {"runs": doc["runs"], "wait_seconds": doc["wait_seconds"],
+            "poll_interval_s": doc["poll_interval_s"], "modes": modes}
+
+
 def fmt(v: float | None, nd: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{nd}f}"
 
@@ -257,7 +288,7 @@ def main() -> int:
                   "p99_ms": statistics.median(x["p99_ms"] for x in runs),
                   "p99_9_ms": statistics.median(x["p99_9_ms"] for x in runs)}
         res[n]["ratio"] = res[n]["rps"] / res[n]["baseline_rps"]
-    hello_all_rps = total_rps(all_hello)
+    hello_all_rps = total_rps(all_hello) if all_hello else 0.0  # none: only callback-to-token
     hello_half_target = int(open(os.path.join(work, "hello-half-rate.txt")).read())
     rate_names = [w["name"] for w in wls if w["rate"]]
     for n in rate_names:
@@ -390,6 +421,19 @@ def main() -> int:
         print(f"  baseline at 50% of its own max: p50 / p99 / p99.9 {fmt(own['p50_ms'])} / {fmt(own['p99_ms'])} / "
               f"{fmt(own['p99_9_ms'])} ms")
         print()
+    c2t = callback_to_token(work)
+    if c2t:
+        print(f"callback-to-token ({c2t['runs']} runs per agent kind after a warm-up run each, interleaved; "
+              f"each a new user's consent at oidc-provider, then the callback and CompleteResourceTokenAuth; "
+              f"ms from the moment each returned to the agent's token; median / p95 (nearest rank)):")
+        print(f"  {'agent':<44} {'from callback':>15} {'from Complete':>15} {'callback req':>13} "
+              f"{'Complete req':>13} {'agent calls':>11}")
+        for mode, m in c2t["modes"].items():
+            print(f"  {m['label']:<44} {m['from_callback_ms']['median']:>6.1f} / {m['from_callback_ms']['p95']:<6.1f} "
+                  f"{m['from_complete_ms']['median']:>6.1f} / {m['from_complete_ms']['p95']:<6.1f} "
+                  f"{m['callback_request_ms']['median']:>13.1f} {m['complete_request_ms']['median']:>13.1f} "
+                  f"{m['agent_calls']['median']:>11.0f}")
+        print()
     print(f"start-up to first /ping ({len(start['runs_ms'])} runs, existing data dir): "
           f"median {start['median_ms']:.1f} ms, min {start['min_ms']:.1f} ms, max {start['max_ms']:.1f} ms")
     print(f"RSS: warrant idle after start-up {w_rss_idle:.1f} MiB, 2 s after the load runs "
@@ -470,6 +514,22 @@ def main() -> int:
                        f"accepted {fmt(accepted, 0)} for {jwt_responses} responses (up to {slack} more in flight), "
                        f"refused {fmt(refused, 0)}, unavailable {fmt(unavailable, 0)}; JWKS fetches ok "
                        f"{fmt(jwks_ok, 0)}, failed {fmt(jwks_err, 0)}"))
+    if "oauth-user" in res:
+        # The load-run process served every USER_FEDERATION request from the vault: no
+        # session started, no provider call (code or refresh), and at least one user token
+        # released per response wrk counted (warm-up and slices; the constant-rate runs
+        # release more).
+        sessions = metric_sum(work, "warrant_auth_sessions_started_total")
+        user_released = metric_sum(work, "warrant_credentials_released_total", 'kind="oauth2_user"')
+        uf_responses = load(work, "oauth-user-warmup.json")["requests"] + sum(
+            f["requests"] for f in res["oauth-user"]["max"])
+        checks.append(("oauth-user: every request a vault hit (no session started, no provider call by the "
+                       "load-run process, a user token released per response)",
+                       not sessions and provider_calls == 0 and user_released is not None
+                       and user_released >= uf_responses,
+                       f"sessions started {fmt(sessions, 0)}; provider token requests {fmt(provider_calls, 0)}; "
+                       f"user tokens released {fmt(user_released, 0)} for {uf_responses} responses counted by wrk "
+                       f"(warm-up and slices)"))
     if "m2m" in res:
         checks.append(("m2m: every M2M request a cache hit (no provider call by the load-run process)",
                        provider_calls == 0 and bool(released), f"provider token requests: {fmt(provider_calls, 0)}; credentials released: {fmt(released, 0)}"))
@@ -512,6 +572,7 @@ def main() -> int:
                                 "jwt_responses_counted": jwt_responses} if jwt_names else {})},
                 "rss_mib": {"warrant_idle": w_rss_idle, "warrant_after_load": w_rss_after,
                             "baseline_idle": hello_rss},
+                "callback_to_token": c2t,
                 "checks": [{"name": n, "pass": ok, "detail": d} for n, ok, d in checks],
             }, f, indent=2)
     return 0 if all(ok for _, ok, _ in checks) else 1

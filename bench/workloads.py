@@ -17,6 +17,15 @@
       used twice unless a run outgrows its pool, which its result then reports). Sends
       each workload's request once and fails unless it is answered 200. Writes
       WORK/workloads.json (the selected workloads with their targets) and calls `sign`.
+      oauth-user and callback-to-token (bench/uf_flow.py): workload identity
+      bench-uf-agent (with an allowed return URL) and CustomOauth2 provider bench-uf on
+      the testkit's discovery URL, with a client registered at the testkit's /reg whose
+      redirect URI is the provider's callbackUrl and whose tokens live 30 days
+      (WORK/uf.json records them for bench/callback_to_token.py); for oauth-user, one
+      consent flow for userId bench-user (scripted browser, CompleteResourceTokenAuth),
+      so that its GetResourceOauth2Token (USER_FEDERATION, the same user WAT every
+      time) is answered from the vault; the sample must carry an accessToken.
+      callback-to-token is a measurement, not a load workload: `list` leaves it out.
       apikey-audit (which brings along apikey-noaudit) is the apikey request sent to
       two warrant processes of its own, audit on and off (bench/run starts them after
       the set-up on copies of the data dir): their ports come from WORK/ports.json
@@ -56,6 +65,7 @@ import os
 import socket
 import sys
 
+import uf_flow
 from jwt_issuer import sign_token
 from sigv4 import Signer, lua_str, oha_headers, send, wrk_script, WRK_DONE
 
@@ -125,6 +135,14 @@ WORKLOADS: dict[str, dict] = {
         "unsigned": True,
         "baseline": "m2m",
     },
+    # User federation (3LO): the user's token from the vault, after one consent flow in
+    # the set-up (bench/uf_flow.py); the same user WAT on every request.
+    "oauth-user": {
+        "label": "USER_FEDERATION oauth2/token, vault hit",
+        "path": "/identities/oauth2/token",
+        "targets": {"min_ratio": 0.25, "max_p99_ms": 2.0},
+        "uf": True,
+    },
     "jwt-rs256": {
         "label": "GetWorkloadAccessTokenForJWT, RS256",
         "path": "/identities/GetWorkloadAccessTokenForJWT",
@@ -140,7 +158,16 @@ WORKLOADS: dict[str, dict] = {
 }
 
 
-def body_of(name: str, wat: str | None, user_tokens: dict[str, str] | None = None) -> dict | None:
+# Measurements that are not load workloads (bench/run runs them after the load runs).
+MEASUREMENTS = {
+    # From the provider's callback to the agent's token: long poll and 1 s polling
+    # (bench/callback_to_token.py); no target.
+    "callback-to-token": {"uf": True},
+}
+
+
+def body_of(name: str, wat: str | None, user_tokens: dict[str, str] | None = None,
+            uf_wat: str | None = None) -> dict | None:
     return {
         "identity": lambda: {"name": WORKLOAD},
         "wat-user": lambda: {"workloadName": WORKLOAD, "userId": USER_ID},
@@ -156,6 +183,7 @@ def body_of(name: str, wat: str | None, user_tokens: dict[str, str] | None = Non
                         "resourceCredentialProviderName": OAUTH2_PROVIDER,
                         "scopes": ["read"], "oauth2Flow": "M2M"},
         "oidc": lambda: None,
+        "oauth-user": lambda: uf_flow.token_body(uf_wat),
         "jwt-rs256": lambda: {"workloadName": WORKLOAD, "userToken": user_tokens["RS256"]},
         "jwt-es256": lambda: {"workloadName": WORKLOAD, "userToken": user_tokens["ES256"]},
     }[name]()
@@ -236,9 +264,10 @@ def issue_wats(port: int, signer: Signer, count: int, batch: int = 256) -> list[
 
 def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
             pools: int, pool_size: int, oidc_file: str | None, jwt_file: str | None = None) -> None:
-    unknown = [n for n in selected if n not in WORKLOADS]
+    unknown = [n for n in selected if n not in WORKLOADS and n not in MEASUREMENTS]
     if unknown:
-        raise SystemExit(f"workloads.py: unknown workload(s) {unknown}; known: {list(WORKLOADS)}")
+        raise SystemExit(f"workloads.py: unknown workload(s) {unknown}; known: "
+                         f"{list(WORKLOADS) + list(MEASUREMENTS)}")
     if "m2m" in selected and "oidc" not in selected:
         selected = selected + ["oidc"]
     if "oidc" in selected and "m2m" not in selected:
@@ -263,11 +292,14 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
         call(conn, signer, "/identities/CreateApiKeyCredentialProvider",
              {"name": APIKEY_PROVIDER, "apiKey": "bench-api-key-0123456789abcdef0123456789"}, (201, 409))
     oidc = None
-    if "m2m" in order:
+    needs_uf = any(WORKLOADS.get(n, MEASUREMENTS.get(n, {})).get("uf") for n in selected)
+    if "m2m" in order or needs_uf:
         if not oidc_file:
-            raise SystemExit("workloads.py: m2m needs the testkit's ready line (OIDC_READY_FILE)")
+            raise SystemExit("workloads.py: m2m, oauth-user and callback-to-token need the testkit's "
+                             "ready line (OIDC_READY_FILE)")
         with open(oidc_file) as f:
             oidc = json.loads(f.readline())
+    if "m2m" in order:
         client = oidc["clients"]["basic"]
         call(conn, signer, "/identities/CreateOauth2CredentialProvider", {
             "name": OAUTH2_PROVIDER, "credentialProviderVendor": "CustomOauth2",
@@ -275,6 +307,22 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
                 "oauthDiscovery": {"discoveryUrl": oidc["issuer"] + "/.well-known/openid-configuration"},
                 "clientId": client["client_id"], "clientSecret": client["client_secret"],
                 "clientAuthenticationMethod": "CLIENT_SECRET_BASIC"}}}, (201,))
+    uf_wat = None
+    if needs_uf:
+        # User federation: a workload and a provider of their own, a client registered at
+        # oidc-provider (long-lived tokens), and for oauth-user one consent flow now, so
+        # that the vault holds USER_ID's token (bench/uf_flow.py). WORK/uf.json tells
+        # bench/callback_to_token.py what was set up.
+        def uf_call(path: str, payload: dict, ok: tuple[int, ...] = (200,)) -> dict:
+            return call(conn, signer, path, payload, ok)
+        uf = uf_flow.setup(uf_call, oidc["issuer"])
+        uf["port"] = port
+        if "oauth-user" in order:
+            uf_wat, _ = uf_flow.consent(uf_call, USER_ID)
+            print(f"[bench] oauth-user: consent flow done for {USER_ID}; the vault holds its token",
+                  file=sys.stderr)
+        with open(os.path.join(work, "uf.json"), "w") as f:
+            json.dump(uf, f, indent=2)
     user_tokens = None
     if any("jwt" in WORKLOADS[n] for n in order):
         if not jwt_file or not os.path.exists(jwt_file):
@@ -311,9 +359,11 @@ def prepare(work: str, port: int, key_id: str, secret: str, selected: list[str],
                                   "authorization": f"Basic {basic}"})
         else:
             entry.update(url=f"http://127.0.0.1:{wport}{w['path']}", path=w["path"],
-                         body=json.dumps(body_of(name, wat, user_tokens), separators=(",", ":")))
+                         body=json.dumps(body_of(name, wat, user_tokens, uf_wat), separators=(",", ":")))
             if "jwt" in w:
                 entry.update(jwt=w["jwt"], issuer=issuer)
+            if w.get("uf"):
+                entry["expect"] = "accessToken"
         state["workloads"].append(entry)
     # The fresh-WAT pools: every WAT issued through the API, one signed request each.
     if "apikey-fresh" in order:
@@ -355,6 +405,8 @@ def send_sample(e: dict, signer: Signer) -> None:
         raise SystemExit(f"workloads.py: the {e['name']} sample was answered {status}: {text[:300]}")
     if "jwt" in e:
         check_jwt_sample(e["name"], text, e["issuer"])
+    if e.get("expect") and not json.loads(text).get(e["expect"]):
+        raise SystemExit(f"workloads.py: the {e['name']} sample has no {e['expect']}: {sorted(json.loads(text))}")
     print(f"[bench] sample {e['name']}: {status} {text[:80]}...", file=sys.stderr)
 
 
