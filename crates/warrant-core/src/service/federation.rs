@@ -50,6 +50,8 @@ pub const SESSION_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// How long a refresh lease is held at most (a refresh that takes longer is abandoned
 /// by its provider call's own timeout first).
 const LEASE_MS: i64 = 30_000;
+/// How long an opened token set is reused before its vault row is read again.
+const RECHECK_MS: i64 = 1_000;
 /// How long a request waits for another request's refresh of the same entry, in this
 /// process or on another node.
 const FOLLOW_MS: i64 = 10_000;
@@ -117,8 +119,10 @@ enum Refreshed {
 pub(super) struct FederationState {
     /// This process's name in vault leases.
     node: String,
-    /// Opened token sets by `{account}/{entry key}`, with the row version they came from.
-    tokens: Mutex<HashMap<String, Arc<UserTokens>>>,
+    /// Opened token sets by `{account}/{entry key}`, with when they were read: reused
+    /// for at most [`RECHECK_MS`], so a change made by another node (a re-consent, an
+    /// entry deleted after `invalid_grant`) is seen within that time.
+    tokens: Mutex<HashMap<String, (Arc<UserTokens>, i64)>>,
     flights: Flights<Refreshed>,
     /// Sealed entries the store could not take yet, by the same key (shared with their
     /// retry tasks).
@@ -425,7 +429,12 @@ impl Service {
     /// Wait until the session is finished (COMPLETED or FAILED), expires, or `wait` passes.
     async fn wait_session(&self, mut s: AuthSession, wait: Duration) -> Result<AuthSession> {
         let deadline = tokio::time::Instant::now() + wait;
+        // Subscribed before the session is read again: a change between the caller's
+        // read and here is not missed.
         let mut rx = self.federation.changed.subscribe();
+        if let Some(n) = self.store.get_auth_session(&s.id).await? {
+            s = n;
+        }
         loop {
             let open = matches!(
                 s.status.as_str(),
@@ -522,8 +531,8 @@ impl Service {
         self.commit_pending(&key).await?;
         let covers = |t: &UserTokens| scopes.iter().all(|s| t.scopes.contains(s));
         let now = self.now();
-        if let Some(t) = lock(&self.federation.tokens).get(&key).cloned() {
-            if covers(&t) && !self.due(&t, now) {
+        if let Some((t, read_at)) = lock(&self.federation.tokens).get(&key).cloned() {
+            if now - read_at < RECHECK_MS && covers(&t) && !self.due(&t, now) {
                 // An opened copy of the vault row: reported as the vault.
                 audit::note(|d| d.token_source = Some("vault"));
                 return Ok(Some(t));
@@ -537,7 +546,11 @@ impl Service {
                 return Ok(None);
             }
             if !self.due(&t, now) {
-                insert_bounded(&mut lock(&self.federation.tokens), key.clone(), t.clone());
+                insert_bounded(
+                    &mut lock(&self.federation.tokens),
+                    key.clone(),
+                    (t.clone(), now),
+                );
                 audit::note(|d| d.token_source = Some("vault"));
                 return Ok(Some(t));
             }
@@ -639,7 +652,7 @@ impl Service {
                 insert_bounded(
                     &mut lock(&self.federation.tokens),
                     key.to_string(),
-                    Arc::new(t.clone()),
+                    (Arc::new(t.clone()), now),
                 );
                 Ok(())
             }
