@@ -763,3 +763,42 @@ mod tests {
             "oauthDiscovery": {"discoveryUrl": "https://idp.example/.well-known/openid-configuration"}}})).is_err());
     }
 }
+
+#[cfg(test)]
+mod quirk_tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_has_quirks_that_refresh_tokens_need() {
+        for v in CATALOG {
+            let q = vendor_quirks(v.vendor);
+            assert!(q.default_lifetime_secs > 0, "{}", v.vendor);
+            assert!(
+                matches!(q.scope_param, "scope" | "user_scope"),
+                "{}",
+                v.vendor
+            );
+        }
+        let g = vendor_quirks("GoogleOauth2");
+        assert!(g.authorize_params.contains(&("access_type", "offline")));
+        assert!(g.authorize_params.contains(&("prompt", "consent")));
+        assert!(vendor_quirks("SlackOauth2").response.nested_user_token);
+        assert_eq!(
+            vendor_quirks("SalesforceOauth2").default_lifetime_secs,
+            7200
+        );
+        assert_eq!(
+            vendor_quirks("SalesforceOauth2").response.keep,
+            ["instance_url"]
+        );
+        assert!(vendor_quirks("CognitoOauth2").offline_scopes.is_empty());
+        assert_eq!(
+            vendor_quirks("MicrosoftOauth2").offline_scopes,
+            ["offline_access"]
+        );
+        assert_eq!(
+            vendor_quirks("CustomOauth2").authorize_params,
+            &[] as &[(&str, &str)]
+        );
+    }
+}

@@ -1271,3 +1271,85 @@ fn released(t: &UserTokens) -> Value {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_error_codes_are_sanitised_for_urls() {
+        assert_eq!(error_code("access_denied"), "access_denied");
+        assert_eq!(error_code("x<script>"), "server_error");
+        assert_eq!(error_code(""), "server_error");
+        assert_eq!(error_code(&"a".repeat(65)), "server_error");
+    }
+
+    #[test]
+    fn return_urls_keep_their_query_and_encode_what_is_added() {
+        let u = with_query(
+            "https://app.example/cb?tab=1",
+            &[
+                ("session_id", "urn:ietf:params:oauth:request_uri:abc"),
+                ("state", "a&b=c"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            u,
+            "https://app.example/cb?tab=1&session_id=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Aabc&state=a%26b%3Dc"
+        );
+        assert!(with_query("myapp://done", &[("session_id", "x")])
+            .unwrap()
+            .starts_with("myapp://done?"));
+    }
+
+    fn rec(name: &str, created_at: i64) -> ResourceRecord {
+        ResourceRecord {
+            account_id: "000000000000".into(),
+            kind: Kind::WorkloadIdentity,
+            name: name.into(),
+            arn: format!("arn:{name}"),
+            body: "{}".into(),
+            secret_sealed: None,
+            lookup_id: None,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
+    #[test]
+    fn vault_keys_never_collide_across_users_workloads_or_namesakes() {
+        let (w, p) = (rec("agent", 1), rec("github", 1));
+        let alice = UserKey::UserId {
+            user_id: "alice".into(),
+        };
+        let key = user_entry_key(&w, &alice, &p);
+        let others = [
+            user_entry_key(
+                &w,
+                &UserKey::UserId {
+                    user_id: "bob".into(),
+                },
+                &p,
+            ),
+            user_entry_key(&rec("agent2", 1), &alice, &p),
+            user_entry_key(&rec("agent", 2), &alice, &p),
+            user_entry_key(&w, &alice, &rec("github", 2)),
+            user_entry_key(
+                &w,
+                &UserKey::Jwt {
+                    iss: "user_id:".into(),
+                    sub: "alice".into(),
+                },
+                &p,
+            ),
+        ];
+        for o in others {
+            assert_ne!(key, o);
+        }
+        // An update of the provider (a new client secret) keeps the users' consents.
+        let mut updated = rec("github", 1);
+        updated.updated_at = 5;
+        assert_eq!(key, user_entry_key(&w, &alice, &updated));
+    }
+}
