@@ -497,9 +497,7 @@ async fn audit_events(State(st): State<AppState>, req: Request) -> Response {
         return method_not_allowed(&req);
     }
     let result = async {
-        let params = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
-            .map_err(|_| ApiError::validation("The query string is not valid"))?
-            .0;
+        let params = query_pairs(req.uri())?;
         let mut seen = std::collections::HashSet::new();
         for (k, _) in &params {
             if !seen.insert(k.clone()) {
@@ -519,6 +517,13 @@ async fn audit_events(State(st): State<AppState>, req: Request) -> Response {
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The query string's pairs, percent-decoded, in order.
+fn query_pairs(uri: &axum::http::Uri) -> Result<Vec<(String, String)>, ApiError> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|q| q.0)
+        .map_err(|_| ApiError::validation("The query string is not valid"))
 }
 
 /// Headers of every browser-facing response: nothing cached, no referrer carried on.
@@ -576,23 +581,23 @@ fn browser_page(e: ApiError) -> Response {
         .into_response()
 }
 
-fn browser_query(req: &Request) -> Result<Vec<(String, String)>, ApiError> {
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
-        .map(|q| q.0)
-        .map_err(|_| ApiError::validation("The query string is not valid"))
-}
-
-/// `GET /identities/oauth2/authorize?request_uri=…`: the link an agent hands its user;
-/// 303 to the provider's authorization endpoint.
-async fn oauth2_authorize(State(st): State<AppState>, req: Request) -> Response {
-    if req.method() != Method::GET {
-        return browser_page(ApiError::new(
+/// A browser request's query (GET only).
+fn browser_query(parts: &axum::http::request::Parts) -> Result<Vec<(String, String)>, ApiError> {
+    if parts.method != Method::GET {
+        return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "UnknownOperationException",
             "Use GET",
         ));
     }
-    let q = match browser_query(&req) {
+    query_pairs(&parts.uri)
+}
+
+/// `GET /identities/oauth2/authorize?request_uri=…`: the link an agent hands its user;
+/// 303 to the provider's authorization endpoint.
+async fn oauth2_authorize(State(st): State<AppState>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let q = match browser_query(&parts) {
         Ok(q) => q,
         Err(e) => return browser_page(e),
     };
@@ -612,25 +617,20 @@ async fn oauth2_authorize(State(st): State<AppState>, req: Request) -> Response 
 /// `GET /identities/oauth2/callback/{id}?code=…&state=…`: the provider sends the
 /// browser back here; 303 to the workload's return URL.
 async fn oauth2_callback(State(st): State<AppState>, req: Request) -> Response {
-    if req.method() != Method::GET {
-        return browser_page(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "UnknownOperationException",
-            "Use GET",
-        ));
-    }
     let (parts, _) = req.into_parts();
-    let meta = request_meta(&parts);
+    let q = match browser_query(&parts) {
+        Ok(q) => q,
+        Err(e) => return browser_page(e),
+    };
     let id = parts
         .uri
         .path()
-        .trim_start_matches("/identities/oauth2/callback/")
-        .to_string();
-    let q = match axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) {
-        Ok(q) => q.0,
-        Err(_) => return browser_page(ApiError::validation("The query string is not valid")),
-    };
-    browser_answer(st.service.oauth2_callback(&id, &q, &meta).await)
+        .trim_start_matches("/identities/oauth2/callback/");
+    browser_answer(
+        st.service
+            .oauth2_callback(id, &q, &request_meta(&parts))
+            .await,
+    )
 }
 
 /// One of warrant's own settings of a workload, at
