@@ -26,7 +26,7 @@ const T0: i64 = 500_000 * HOUR + 10 * 60_000;
 struct Fixture {
     _dir: tempfile::TempDir,
     clock: Arc<FakeClock>,
-    service: Service,
+    service: Arc<Service>,
     caller: Caller,
 }
 

@@ -47,21 +47,6 @@ pub struct TokenRequest<'a> {
     pub quirks: ResponseQuirks,
 }
 
-/// A client-credentials grant request.
-pub struct ClientCredentials<'a> {
-    pub token_endpoint: &'a str,
-    pub client_id: &'a str,
-    pub client_secret: &'a str,
-    pub auth: AuthMethod,
-    pub scopes: &'a [String],
-    /// RFC 8707 `resource` parameters.
-    pub resources: &'a [String],
-    /// `audience` parameters.
-    pub audiences: &'a [String],
-    /// Further parameters, already checked not to collide with the grant's own.
-    pub extra: &'a [(String, String)],
-}
-
 /// What a token endpoint granted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenSet {
@@ -88,34 +73,6 @@ impl std::fmt::Debug for TokenSet {
 pub struct Granted {
     pub set: TokenSet,
     pub kept: BTreeMap<String, String>,
-}
-
-/// Run the client-credentials grant (RFC 6749 §4.4).
-pub async fn client_credentials(
-    http: &HttpClient,
-    req: &ClientCredentials<'_>,
-) -> Result<TokenSet, OutboundError> {
-    let scope = req.scopes.join(" ");
-    let mut params = vec![("grant_type", "client_credentials")];
-    if !scope.is_empty() {
-        params.push(("scope", &scope));
-    }
-    params.extend(req.resources.iter().map(|r| ("resource", r.as_str())));
-    params.extend(req.audiences.iter().map(|a| ("audience", a.as_str())));
-    params.extend(req.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let got = token_request(
-        http,
-        &TokenRequest {
-            token_endpoint: req.token_endpoint,
-            client_id: req.client_id,
-            client_secret: req.client_secret,
-            auth: req.auth,
-            params,
-            quirks: ResponseQuirks::default(),
-        },
-    )
-    .await?;
-    Ok(got.set)
 }
 
 /// Make one token request. Never retried: an authorization code or a rotating refresh

@@ -317,8 +317,7 @@ async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<S
         settings,
         Arc::new(SystemClock),
         http,
-    )
-    .shared();
+    );
     service.check_master_key().await.map_err(|e| {
         anyhow::anyhow!(
             "master key check failed: {}",

@@ -10,7 +10,7 @@ use warrant_crypto::{Aad, ExposeSecret, SecretString};
 use warrant_inbound::jwt::policy::VerifiedUser;
 use warrant_inbound::jwt::validator::Failure;
 use warrant_inbound::wat::{self, UserKey, WatClaims, WatError};
-use warrant_oauth::{ClientCredentials, OutboundError};
+use warrant_oauth::OutboundError;
 use warrant_store::{Kind, ResourceRecord, VaultEntry};
 
 use super::control::{
@@ -520,11 +520,7 @@ impl Service {
                 return Ok(t);
             }
             if let Some(e) = self.store.get_vault_entry(account, entry_key).await? {
-                let plain = self
-                    .keyring
-                    .open(&Self::vault_aad(account, entry_key), &e.sealed)?;
-                let v: Value = serde_json::from_slice(&plain)
-                    .map_err(|_| Error::Internal("a vault entry is not JSON".into()))?;
+                let v: Value = self.open_json(&Self::vault_aad(account, entry_key), &e.sealed)?;
                 let reuse_until = v["reuse_until"].as_i64().unwrap_or(0);
                 if let (Some(t), true) = (v["access_token"].as_str(), now < reuse_until) {
                     let t = Arc::new(CachedToken {
@@ -538,32 +534,16 @@ impl Service {
             }
         }
         let b: Oauth2Body = body(provider)?;
-        let ep = self.endpoints(&provider.name, &b.config).await?;
-        let client_id = b.config.client_id.as_deref().ok_or_else(|| {
-            Error::validation(format!(
-                "OAuth2 credential provider {} has no clientId; set one with UpdateOauth2CredentialProvider",
-                provider.name
-            ))
-        })?;
-        let secret = self.open_secret(provider)?;
-        let got = warrant_oauth::client_credentials(
-            &self.http,
-            &ClientCredentials {
-                token_endpoint: &ep.token,
-                client_id,
-                client_secret: secret.expose_secret(),
-                auth: ep.auth,
-                scopes: &req.scopes,
-                resources: &req.resources,
-                audiences: &req.audiences,
-                extra: &req.params,
-            },
-        )
-        .await;
-        let outcome = if got.is_ok() { "ok" } else { "error" };
-        metrics::counter!("warrant_provider_token_requests_total", "grant" => "client_credentials", "outcome" => outcome)
-            .increment(1);
-        let set = got.map_err(|e| provider_error(&provider.name, e))?;
+        let scope = req.scopes.join(" ");
+        let mut params = vec![("grant_type", "client_credentials")];
+        if !scope.is_empty() {
+            params.push(("scope", &scope));
+        }
+        params.extend(req.resources.iter().map(|r| ("resource", r.as_str())));
+        params.extend(req.audiences.iter().map(|a| ("audience", a.as_str())));
+        params.extend(req.params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let got = self.token_grant(provider, &b.config, params).await?;
+        let set = got.map_err(|e| provider_error(&provider.name, e))?.set;
         let now = self.now();
         // Reuse until shortly before expiry: a quarter of the lifetime, at most a minute.
         // A token without `expires_in` is not kept: its lifetime is unknown.
@@ -583,11 +563,8 @@ impl Service {
                 "scope": set.scope,
                 "expires_at": expires_at,
                 "reuse_until": reuse_until,
-            })
-            .to_string();
-            let sealed = self
-                .keyring
-                .seal(&Self::vault_aad(account, entry_key), doc.as_bytes())?;
+            });
+            let sealed = self.seal_json(&Self::vault_aad(account, entry_key), &doc)?;
             // Committed before the token is released, so a restart reuses it.
             self.store
                 .put_vault_entry(&VaultEntry {

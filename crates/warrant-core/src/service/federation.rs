@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use warrant_crypto::{Aad, ExposeSecret};
+use warrant_crypto::Aad;
 use warrant_inbound::wat::{UserKey, WatClaims};
-use warrant_oauth::{AuthMethod, OutboundError, TokenRequest};
+use warrant_oauth::OutboundError;
 use warrant_store::{AuthSession, Kind, ResourceRecord, VaultEntry};
 
 use super::control::{body, Oauth2Body, Operation};
@@ -37,7 +37,7 @@ use super::data::{insert_bounded, lock, provider_error};
 use super::flight::Flights;
 use super::{audit, Caller, Service};
 use crate::domain::input::{violation, Input, StrRule};
-use crate::domain::vendor::{vendor_quirks, Oauth2Config};
+use crate::domain::vendor::vendor_quirks;
 use crate::error::{Error, Result};
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
@@ -124,9 +124,8 @@ pub(super) struct FederationState {
     /// entry deleted after `invalid_grant`) is seen within that time.
     tokens: Mutex<HashMap<String, (Arc<UserTokens>, i64)>>,
     flights: Flights<Refreshed>,
-    /// Sealed entries the store could not take yet, by the same key (shared with their
-    /// retry tasks).
-    pending: Arc<Mutex<HashMap<String, VaultEntry>>>,
+    /// Sealed entries the store could not take yet, by the same key.
+    pending: Mutex<HashMap<String, VaultEntry>>,
     /// Bumped whenever a session changes in this process (long polls wake on it).
     changed: watch::Sender<u64>,
 }
@@ -138,20 +137,10 @@ impl FederationState {
             node: node.unwrap_or_else(warrant_oauth::random_token),
             tokens: Mutex::default(),
             flights: Flights::default(),
-            pending: Arc::default(),
+            pending: Mutex::default(),
             changed: watch::channel(0).0,
         }
     }
-}
-
-/// The endpoints of a provider and how to authenticate at its token endpoint.
-pub(super) struct Endpoints {
-    pub issuer: Option<String>,
-    pub authorization: Option<String>,
-    pub token: String,
-    pub auth: AuthMethod,
-    /// RFC 9207: the provider always sends `iss` with its authorization responses.
-    pub iss_required: bool,
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -218,105 +207,11 @@ fn with_query(url: &str, pairs: &[(&str, &str)]) -> Result<String> {
 }
 
 impl Service {
-    /// The URL the provider sends the browser back to: unique per provider.
-    pub(super) fn callback_url(&self, provider: &ResourceRecord) -> String {
-        format!(
-            "{}/identities/oauth2/callback/{}",
-            self.settings.public_url,
-            provider.lookup_id.as_deref().unwrap_or_default()
-        )
-    }
-
-    /// `--danger-vendor-endpoint`: a vendor preset's URL with its origin replaced.
-    fn vendor_url(&self, vendor: &str, url: &str) -> String {
-        let Some((_, origin)) = self
-            .settings
-            .vendor_endpoints
-            .iter()
-            .find(|(v, _)| v == vendor)
-        else {
-            return url.to_string();
-        };
-        match url::Url::parse(url) {
-            Ok(u) => {
-                let mut out = origin.trim_end_matches('/').to_string();
-                out.push_str(u.path());
-                if let Some(q) = u.query() {
-                    out.push('?');
-                    out.push_str(q);
-                }
-                out
-            }
-            Err(_) => url.to_string(),
-        }
-    }
-
-    /// A provider's endpoints: from its stored metadata, or from its discovery document.
-    pub(super) async fn endpoints(&self, name: &str, cfg: &Oauth2Config) -> Result<Endpoints> {
-        let disc = &cfg.oauth_discovery;
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let (issuer, authorization, token, methods, iss_required) =
-            if let Some(url) = disc.get("discoveryUrl").and_then(Value::as_str) {
-                let m = self
-                    .discovery
-                    .metadata(url)
-                    .await
-                    .map_err(|e| provider_error(name, e))?;
-                (
-                    Some(m.issuer.clone()),
-                    m.authorization_endpoint.clone(),
-                    m.token_endpoint.clone(),
-                    m.token_endpoint_auth_methods_supported
-                        .clone()
-                        .unwrap_or_default(),
-                    m.authorization_response_iss_parameter_supported,
-                )
-            } else {
-                let m = &disc["authorizationServerMetadata"];
-                let s = |k: &str| m[k].as_str().map(|u| self.vendor_url(&cfg.vendor, u));
-                (
-                    m["issuer"].as_str().map(str::to_string),
-                    s("authorizationEndpoint"),
-                    s("tokenEndpoint"),
-                    strings(&m["tokenEndpointAuthMethods"]),
-                    false,
-                )
-            };
-        let token = token.ok_or_else(|| {
-            Error::validation(format!("Credential provider {name} has no token endpoint"))
-        })?;
-        let has = |m: &str| methods.iter().any(|x| x == m);
-        let auth = match cfg.client_authentication_method.as_deref() {
-            Some("CLIENT_SECRET_POST") => AuthMethod::Post,
-            Some("CLIENT_SECRET_BASIC") => AuthMethod::Basic,
-            // RFC 8414: client_secret_basic is the default when nothing is listed.
-            _ if methods.is_empty() || has("client_secret_basic") => AuthMethod::Basic,
-            _ if has("client_secret_post") => AuthMethod::Post,
-            _ => {
-                return Err(Error::validation(format!(
-                    "Credential provider {name} supports neither client_secret_basic nor client_secret_post"
-                )))
-            }
-        };
-        Ok(Endpoints {
-            issuer,
-            authorization,
-            token,
-            auth,
-            iss_required,
-        })
-    }
-
-    fn open_json<T: serde::de::DeserializeOwned>(&self, aad: &Aad<'_>, sealed: &[u8]) -> Result<T> {
+    pub(super) fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        aad: &Aad<'_>,
+        sealed: &[u8],
+    ) -> Result<T> {
         let plain = self.keyring.open(aad, sealed)?;
         serde_json::from_slice(&plain)
             .map_err(|_| Error::Internal(format!("a sealed {} does not parse", aad.kind)))
@@ -509,7 +404,7 @@ impl Service {
         Ok(self.in_progress(&uri))
     }
 
-    fn seal_json<T: Serialize>(&self, aad: &Aad<'_>, v: &T) -> Result<Vec<u8>> {
+    pub(super) fn seal_json<T: Serialize>(&self, aad: &Aad<'_>, v: &T) -> Result<Vec<u8>> {
         let text = serde_json::to_vec(v).expect("sealed documents serialise");
         Ok(self.keyring.seal(aad, &text)?)
     }
@@ -607,7 +502,13 @@ impl Service {
         };
         match self.store.put_vault_entry(&entry).await {
             Ok(()) => {
-                lock(&self.federation.pending).remove(key);
+                // Only if no newer one was kept meanwhile.
+                {
+                    let mut p = lock(&self.federation.pending);
+                    if p.get(key).is_some_and(|e| e.updated_at == entry.updated_at) {
+                        p.remove(key);
+                    }
+                }
                 let _ = self
                     .store
                     .release_vault_lease(&entry.account_id, &entry.entry_key, &self.federation.node)
@@ -671,28 +572,14 @@ impl Service {
 
     /// Retry committing a kept entry every 2 s until it is stored (here or by a request).
     fn spawn_pending_retry(&self, key: String) {
-        let store = self.store.clone();
-        let pending = self.federation.pending.clone();
-        let node = self.federation.node.clone();
+        let me = self.me.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                let Some(entry) = lock(&pending).get(&key).cloned() else {
-                    return;
-                };
-                if store.put_vault_entry(&entry).await.is_ok() {
-                    // Only if no newer one was kept meanwhile.
-                    {
-                        let mut p = lock(&pending);
-                        if p.get(&key)
-                            .is_some_and(|e| e.updated_at == entry.updated_at)
-                        {
-                            p.remove(&key);
-                        }
-                    }
-                    let _ = store
-                        .release_vault_lease(&entry.account_id, &entry.entry_key, &node)
-                        .await;
+                // Until the service is gone, or the entry is stored (here or by a request).
+                let Some(me) = me.upgrade() else { return };
+                let kept = lock(&me.federation.pending).contains_key(&key);
+                if !kept || me.commit_pending(&key).await.is_ok() {
                     return;
                 }
             }
@@ -795,39 +682,17 @@ impl Service {
         };
         let b: Oauth2Body = body(provider)?;
         let vendor = b.config.vendor.clone();
-        let got = async {
-            let ep = self.endpoints(&provider.name, &b.config).await?;
-            let client_id = client_id(provider, &b.config)?;
-            let secret = self.open_secret(provider)?;
-            Ok::<_, Error>(
-                warrant_oauth::token_request(
-                    &self.http,
-                    &TokenRequest {
-                        token_endpoint: &ep.token,
-                        client_id,
-                        client_secret: secret.expose_secret(),
-                        auth: ep.auth,
-                        params: vec![
-                            ("grant_type", "refresh_token"),
-                            ("refresh_token", &refresh_token),
-                        ],
-                        quirks: vendor_quirks(&vendor).response,
-                    },
-                )
-                .await,
-            )
-        }
-        .await;
-        let got = match got {
+        let params = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+        ];
+        let got = match self.token_grant(provider, &b.config, params).await {
             Ok(g) => g,
             Err(e) => {
                 release().await;
                 return Err(e);
             }
         };
-        let outcome = if got.is_ok() { "ok" } else { "error" };
-        metrics::counter!("warrant_provider_token_requests_total", "grant" => "refresh_token", "outcome" => outcome)
-            .increment(1);
         match got {
             Ok(g) => {
                 let t = self.tokens_from(g, &vendor, Some(&current), &current.scopes);
@@ -898,7 +763,10 @@ impl Service {
         {
             let mut p = u.query_pairs_mut();
             p.append_pair("response_type", "code")
-                .append_pair("client_id", client_id(&provider, &b.config)?)
+                .append_pair(
+                    "client_id",
+                    super::provider::client_id(&provider, &b.config)?,
+                )
                 .append_pair("redirect_uri", &callback)
                 .append_pair("state", &doc.state)
                 .append_pair("code_challenge", &challenge)
@@ -991,9 +859,9 @@ impl Service {
             (Some(_), None) => true,
             (None, _) => !ep.iss_required,
         };
-        let provider_error = one.get("error").map(|e| error_code(e));
+        let denied = one.get("error").map(|e| error_code(e));
         let code = one.get("code").copied();
-        let (status, outcome) = match (&provider_error, code, iss_ok) {
+        let (status, outcome) = match (&denied, code, iss_ok) {
             (_, _, false) => (FAILED, Err(Error::validation("The authorization response names another issuer than the provider's (RFC 9207); the session is closed."))),
             (Some(_), _, _) => (FAILED, Ok(())),
             (None, Some(c), _) if !c.is_empty() && c.len() <= 4096 => {
@@ -1015,7 +883,7 @@ impl Service {
         } else {
             IN_PROGRESS
         });
-        let error_type = match (&outcome, &provider_error) {
+        let error_type = match (&outcome, &denied) {
             (Err(_), _) => Some("ValidationException"),
             (Ok(()), Some(_)) => Some("ProviderError"),
             _ => None,
@@ -1031,7 +899,7 @@ impl Service {
         .await?;
         outcome?;
         let mut pairs = vec![("session_id", doc.uri.as_str())];
-        if let Some(e) = &provider_error {
+        if let Some(e) = &denied {
             pairs.push(("error", e));
         }
         if let Some(cs) = &doc.custom_state {
@@ -1163,19 +1031,20 @@ impl Service {
 
     /// Run `f` to completion even if the request that started it goes away (a client
     /// that disconnects must not cancel a code redemption or a refresh between the
-    /// provider's answer and the commit). Inline when the service is not shared.
+    /// provider's answer and the commit).
     async fn detached<T, F, Fut>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(Arc<Service>) -> Fut,
         Fut: std::future::Future<Output = Result<T>> + Send + 'static,
     {
-        match self.me.get().and_then(std::sync::Weak::upgrade) {
-            Some(me) => tokio::spawn(f(me))
-                .await
-                .unwrap_or_else(|e| Err(Error::Internal(format!("a provider call failed: {e}")))),
-            None => Err(Error::Internal("the service is not shared".into())),
-        }
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| Error::Internal("the service is shutting down".into()))?;
+        tokio::spawn(f(me))
+            .await
+            .unwrap_or_else(|e| Err(Error::Internal(format!("a provider call failed: {e}"))))
     }
 
     /// Redeem a session's code once, store the token set, and close the session.
@@ -1195,33 +1064,17 @@ impl Service {
             s
         };
         let b: Oauth2Body = body(&provider)?;
-        let redeemed = async {
-            let ep = self.endpoints(&provider.name, &b.config).await?;
-            let secret = self.open_secret(&provider)?;
-            let callback = self.callback_url(&provider);
-            let got = warrant_oauth::token_request(
-                &self.http,
-                &TokenRequest {
-                    token_endpoint: &ep.token,
-                    client_id: client_id(&provider, &b.config)?,
-                    client_secret: secret.expose_secret(),
-                    auth: ep.auth,
-                    params: vec![
-                        ("grant_type", "authorization_code"),
-                        ("code", &code),
-                        ("redirect_uri", &callback),
-                        ("code_verifier", &doc.verifier),
-                    ],
-                    quirks: vendor_quirks(&b.config.vendor).response,
-                },
-            )
-            .await;
-            let outcome = if got.is_ok() { "ok" } else { "error" };
-            metrics::counter!("warrant_provider_token_requests_total", "grant" => "authorization_code", "outcome" => outcome)
-                .increment(1);
-            got.map_err(|e| provider_error(&provider.name, e))
-        }
-        .await;
+        let callback = self.callback_url(&provider);
+        let params = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("code_verifier", doc.verifier.as_str()),
+        ];
+        let redeemed = self
+            .token_grant(&provider, &b.config, params)
+            .await
+            .and_then(|got| got.map_err(|e| provider_error(&provider.name, e)));
         let g = match redeemed {
             Ok(g) => g,
             Err(e) => {
@@ -1251,15 +1104,6 @@ impl Service {
             .prune_auth_sessions(self.now() - 86_400_000)
             .await?)
     }
-}
-
-fn client_id<'a>(provider: &ResourceRecord, cfg: &'a Oauth2Config) -> Result<&'a str> {
-    cfg.client_id.as_deref().ok_or_else(|| {
-        Error::validation(format!(
-            "OAuth2 credential provider {} has no clientId; set one with UpdateOauth2CredentialProvider",
-            provider.name
-        ))
-    })
 }
 
 /// The response releasing a user's token.

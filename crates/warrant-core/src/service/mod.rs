@@ -8,6 +8,7 @@ mod data;
 mod federation;
 mod flight;
 mod native;
+mod provider;
 mod signing;
 
 use std::collections::HashMap;
@@ -141,21 +142,22 @@ pub struct Service {
     audit: audit::Auditor,
     /// User federation: opened token sets, refreshes in flight, sessions' changes.
     federation: federation::FederationState,
-    /// The service itself, for work that must outlive the request that started it
-    /// (set by [`Service::shared`]).
-    me: std::sync::OnceLock<std::sync::Weak<Service>>,
+    /// The service itself, for work that must outlive the request that started it.
+    me: std::sync::Weak<Service>,
 }
 
 const CANARY: &[u8] = b"warrant master key canary v1";
 
 impl Service {
+    /// The service, shared: provider calls whose results must be stored (code
+    /// redemption, refresh) run to the end even when their request goes away.
     pub fn new(
         store: Arc<dyn Store>,
         keyring: Keyring,
         settings: Settings,
         clock: Arc<dyn Clock>,
         http: warrant_oauth::HttpClient,
-    ) -> Self {
+    ) -> Arc<Self> {
         let ttl = std::time::Duration::from_secs(settings.discovery_ttl_secs);
         let discovery = Arc::new(warrant_oauth::Discovery::new(
             http.clone(),
@@ -170,7 +172,7 @@ impl Service {
             discovery.clone(),
             settings.user_tokens.clone(),
         );
-        Self {
+        Arc::new_cyclic(|me| Self {
             store,
             keyring,
             settings,
@@ -183,17 +185,8 @@ impl Service {
             user_tokens,
             audit,
             federation: federation::FederationState::new(settings_node),
-            me: std::sync::OnceLock::new(),
-        }
-    }
-
-    /// The service, shared: how a server holds it. Provider calls whose results must be
-    /// stored (code redemption, refresh) then run to the end even when their request
-    /// goes away.
-    pub fn shared(self) -> Arc<Self> {
-        let me = Arc::new(self);
-        let _ = me.me.set(Arc::downgrade(&me));
-        me
+            me: me.clone(),
+        })
     }
 
     pub fn settings(&self) -> &Settings {
