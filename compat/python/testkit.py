@@ -51,7 +51,97 @@ SCRIPT = helpers.REPO / "testkit" / "oidc-provider.mjs"
 START_TIMEOUT = 20.0
 
 
-class OidcProvider(helpers.ChildProcess):
+class ReadyLineProcess(helpers.ChildProcess):
+    """A test-kit server started as a child process that prints one JSON ready line on
+    stdout (with per-run client secrets, registered as secrets of the run and logged
+    redacted) and then only log lines. Subclasses give command() and the ready line's
+    accessors."""
+
+    def __init__(self, label: str, args: list[str], log_dir: Path | None = None):
+        self.label = label
+        self.args = args
+        self.log_dir = Path(log_dir) if log_dir is not None else helpers.LOG_DIR
+        self.proc: subprocess.Popen | None = None
+        self.ready: dict | None = None
+        self.returncode: int | None = None
+        self.stdout_path: Path | None = None
+        self.stderr_path: Path | None = None
+        self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._stderr_file = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _info(self, key: str):
+        assert self.ready is not None, f"{self.label} not started"
+        return self.ready[key]
+
+    def start(self, timeout: float = START_TIMEOUT):
+        cmd = self.command()
+        n = next(helpers._server_counter)
+        stem = f"{n:03d}-{self.label}"
+        self.stdout_path = self.log_dir / f"{stem}.stdout"
+        self.stderr_path = self.log_dir / f"{stem}.stderr"
+        self._stderr_file = open(self.stderr_path, "wb")
+        self._ready.clear()
+        self.ready = None
+        self.proc = subprocess.Popen(cmd, cwd=str(helpers.REPO), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=self._stderr_file,
+                                     env=helpers.base_env())
+        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout):
+            self.kill()
+            raise AssertionError(f"{self.label}: no ready line within {timeout}s\n"
+                                 f"stderr:\n{self.stderr_text()[-3000:]}")
+        if self.ready is None:
+            try:
+                rc = self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                rc = None
+            self.returncode = rc
+            raise AssertionError(f"{self.label}: exited ({rc}) or printed no JSON ready line\n"
+                                 f"stdout:\n{self.stdout_text()[-1000:]}\n"
+                                 f"stderr:\n{self.stderr_text()[-3000:]}")
+        return self
+
+    def _read_stdout(self) -> None:
+        assert self.proc and self.proc.stdout and self.stdout_path
+        with open(self.stdout_path, "wb") as out:
+            for line in iter(self.proc.stdout.readline, b""):
+                first = self.ready is None and not self._ready.is_set()
+                if first:
+                    try:
+                        info = json.loads(line)
+                        for group in ("clients", "login_clients"):
+                            for c in info.get(group, {}).values():
+                                helpers.register_secret(c["client_secret"])
+                        self.ready = info
+                        line = (json.dumps(redacted(info)) + "\n").encode()
+                    except (ValueError, KeyError, TypeError, AttributeError):
+                        pass  # not the ready line: logged as is, start() reports it
+                out.write(line)  # logged before start() returns
+                out.flush()
+                if first:
+                    self._ready.set()
+        self._ready.set()
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text("utf-8", "replace") if self.stderr_path else ""
+        except FileNotFoundError:
+            return ""
+
+    def stdout_text(self) -> str:
+        try:
+            return self.stdout_path.read_text("utf-8", "replace") if self.stdout_path else ""
+        except FileNotFoundError:
+            return ""
+
+
+class OidcProvider(ReadyLineProcess):
     """One `node testkit/oidc-provider.mjs` process."""
 
     STOP_TIMEOUT = 15.0
@@ -62,24 +152,14 @@ class OidcProvider(helpers.ChildProcess):
         """port: 0 = ephemeral; a fixed port (see free_port()) lets a test stop the provider
         and start another one (e.g. with a new keys_file) under the same issuer.
         keys_file: a private JWKS (write_keys) used as the signing keys."""
-        self.label = label
-        self.args = ["--port", str(port)]
+        argv = ["--port", str(port)]
         if token_ttl is not None:
-            self.args += ["--token-ttl", str(token_ttl)]
+            argv += ["--token-ttl", str(token_ttl)]
         if strict_client_auth:
-            self.args.append("--strict-client-auth")
+            argv.append("--strict-client-auth")
         if keys_file is not None:
-            self.args += ["--keys", str(keys_file)]
-        self.args += list(args)
-        self.log_dir = Path(log_dir) if log_dir is not None else helpers.LOG_DIR
-        self.proc: subprocess.Popen | None = None
-        self.ready: dict | None = None
-        self.returncode: int | None = None
-        self.stdout_path: Path | None = None
-        self.stderr_path: Path | None = None
-        self._ready = threading.Event()
-        self._reader: threading.Thread | None = None
-        self._stderr_file = None
+            argv += ["--keys", str(keys_file)]
+        super().__init__(label, argv + list(args), log_dir)
 
     # -- what the ready line said
     @property
@@ -130,10 +210,6 @@ class OidcProvider(helpers.ChildProcess):
     def token_endpoint(self) -> str:
         return self.issuer + "/token"
 
-    def _info(self, key: str):
-        assert self.ready is not None, f"{self.label} not started"
-        return self.ready[key]
-
     # -- process
     def command(self) -> list[str]:
         node = shutil.which("node")
@@ -146,67 +222,7 @@ class OidcProvider(helpers.ChildProcess):
         if not (helpers.REPO / "testkit" / "node_modules" / "oidc-provider").is_dir():
             raise AssertionError("testkit/node_modules/oidc-provider is missing: "
                                  "run `npm ci --prefix testkit`")
-        cmd = self.command()
-        n = next(helpers._server_counter)
-        stem = f"{n:03d}-{self.label}"
-        self.stdout_path = self.log_dir / f"{stem}.stdout"
-        self.stderr_path = self.log_dir / f"{stem}.stderr"
-        self._stderr_file = open(self.stderr_path, "wb")
-        self._ready.clear()
-        self.ready = None
-        self.proc = subprocess.Popen(cmd, cwd=str(helpers.REPO), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=self._stderr_file,
-                                     env=helpers.base_env())
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(timeout):
-            self.kill()
-            raise AssertionError(f"{self.label}: no ready line within {timeout}s\n"
-                                 f"stderr:\n{self.stderr_text()[-3000:]}")
-        if self.ready is None:
-            try:
-                rc = self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                rc = None
-            self.returncode = rc
-            raise AssertionError(f"{self.label}: exited ({rc}) or printed no JSON ready line\n"
-                                 f"stdout:\n{self.stdout_text()[-1000:]}\n"
-                                 f"stderr:\n{self.stderr_text()[-3000:]}")
-        return self
-
-    def _read_stdout(self) -> None:
-        assert self.proc and self.proc.stdout and self.stdout_path
-        with open(self.stdout_path, "wb") as out:
-            for line in iter(self.proc.stdout.readline, b""):
-                if self.ready is None and not self._ready.is_set():
-                    try:
-                        info = json.loads(line)
-                        for c in info["clients"].values():
-                            helpers.register_secret(c["client_secret"])
-                        for c in info.get("login_clients", {}).values():
-                            helpers.register_secret(c["client_secret"])
-                        self.ready = info
-                        line = (json.dumps(redacted(info)) + "\n").encode()
-                    except (ValueError, KeyError, TypeError, AttributeError):
-                        pass  # not the ready line: logged as is, start() reports it
-                    self._ready.set()
-                out.write(line)
-                out.flush()
-        self._ready.set()
-
-
-    def stderr_text(self) -> str:
-        try:
-            return self.stderr_path.read_text("utf-8", "replace") if self.stderr_path else ""
-        except FileNotFoundError:
-            return ""
-
-    def stdout_text(self) -> str:
-        try:
-            return self.stdout_path.read_text("utf-8", "replace") if self.stdout_path else ""
-        except FileNotFoundError:
-            return ""
+        return super().start(timeout)
 
     # -- test-only endpoints
     def stats(self) -> dict:
@@ -682,23 +698,17 @@ def register_client(provider: "OidcProvider", redirect_uri: str | list[str], *,
 QUIRK_SCRIPT = helpers.REPO / "testkit" / "quirk_provider.py"
 
 
-class QuirkProvider(helpers.ChildProcess):
+class QuirkProvider(ReadyLineProcess):
     """One `python3 testkit/quirk_provider.py` process: the vendor presets' endpoints with
     their quirks on one loopback port (see the script's docstring)."""
 
     STOP_TIMEOUT = 10.0
 
     def __init__(self, *, port: int = 0, label: str = "quirk-provider"):
-        self.label = label
-        self.args = ["--port", str(port)]
-        self.proc: subprocess.Popen | None = None
-        self.ready: dict | None = None
-        self.returncode: int | None = None
-        self.stdout_path: Path | None = None
-        self.stderr_path: Path | None = None
-        self._ready = threading.Event()
-        self._reader: threading.Thread | None = None
-        self._stderr_file = None
+        super().__init__(label, ["--port", str(port)])
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(QUIRK_SCRIPT)] + self.args
 
     @property
     def origin(self) -> str:
@@ -717,10 +727,6 @@ class QuirkProvider(helpers.ChildProcess):
     def vendors(self) -> dict:
         return self._info("vendors")
 
-    def _info(self, key: str):
-        assert self.ready is not None, f"{self.label} not started"
-        return self.ready[key]
-
     def danger_args(self, vendors: Iterable[str] | None = None) -> list[str]:
         """warrant flags: --danger-vendor-endpoint VENDOR=ORIGIN for every built-in vendor
         of the provider (or those given)."""
@@ -730,48 +736,6 @@ class QuirkProvider(helpers.ChildProcess):
                 continue  # a tenant vendor: no built-in endpoints to redirect
             out += ["--danger-vendor-endpoint", f"{v}={self.origin}"]
         return out
-
-    def start(self, timeout: float = 15.0) -> "QuirkProvider":
-        n = next(helpers._server_counter)
-        stem = f"{n:03d}-{self.label}"
-        self.stdout_path = helpers.LOG_DIR / f"{stem}.stdout"
-        self.stderr_path = helpers.LOG_DIR / f"{stem}.stderr"
-        self._stderr_file = open(self.stderr_path, "wb")
-        self._ready.clear()
-        self.proc = subprocess.Popen([sys.executable, str(QUIRK_SCRIPT)] + self.args,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self._stderr_file, env=helpers.base_env())
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
-        self._reader.start()
-        if not self._ready.wait(timeout) or self.ready is None:
-            self.kill()
-            raise AssertionError(f"{self.label}: no ready line\n"
-                                 f"{self.stderr_path.read_text('utf-8', 'replace')[-2000:]}")
-        return self
-
-    def _read_stdout(self) -> None:
-        assert self.proc and self.proc.stdout and self.stdout_path
-        with open(self.stdout_path, "wb") as out:
-            for line in iter(self.proc.stdout.readline, b""):
-                if self.ready is None and not self._ready.is_set():
-                    try:
-                        info = json.loads(line)
-                        for c in info["clients"].values():
-                            helpers.register_secret(c["client_secret"])
-                        self.ready = info
-                        red = json.loads(line)
-                        for c in red["clients"].values():
-                            c["client_secret"] = "<redacted>"
-                        line = (json.dumps(red) + "\n").encode()
-                    except (ValueError, KeyError, TypeError, AttributeError):
-                        pass
-                    out.write(line)  # logged before start() returns
-                    out.flush()
-                    self._ready.set()
-                    continue
-                out.write(line)
-                out.flush()
-        self._ready.set()
 
     # -- test-only endpoints
     def _post(self, path: str, doc: dict | None = None) -> None:
