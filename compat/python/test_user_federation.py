@@ -1119,13 +1119,7 @@ def test_storage_failure_after_a_rotation_loses_nothing(tmp_path_factory, idp):
         first = env.token(ns.wat, ns.name)
         db = sqlite3.connect(s.data_dir / "warrant.db", timeout=10)
         try:
-            db.executescript("""
-                CREATE TRIGGER uf_fail_insert BEFORE INSERT ON vault_entries
-                BEGIN SELECT RAISE(ABORT, 'injected'); END;
-                CREATE TRIGGER uf_fail_update BEFORE UPDATE ON vault_entries
-                BEGIN SELECT RAISE(ABORT, 'injected'); END;
-            """)
-            db.commit()
+            fail_vault_writes(db)
             wait_due(t0, TTL)
             try:
                 r = env.data.get_resource_oauth2_token(
@@ -1143,9 +1137,7 @@ def test_storage_failure_after_a_rotation_loses_nothing(tmp_path_factory, idp):
             new = env.provider_tokens(ns.client_id)[-1]["value"]
             assert new != first
         finally:
-            db.executescript("DROP TRIGGER IF EXISTS uf_fail_insert;"
-                             "DROP TRIGGER IF EXISTS uf_fail_update;")
-            db.commit()
+            heal_vault_writes(db)
             db.close()
         # the next request commits the kept token set and answers it: no second refresh
         assert env.token(ns.wat, ns.name) == new
@@ -1160,6 +1152,24 @@ def test_storage_failure_after_a_rotation_loses_nothing(tmp_path_factory, idp):
         assert s.stop() == 0
 
 
+def fail_vault_writes(db: sqlite3.Connection) -> None:
+    """Storage failure injected into warrant's live database: every INSERT and UPDATE of
+    `vault_entries` aborts (leases and sessions, in other tables, still work)."""
+    db.executescript("""
+        CREATE TRIGGER uf_fail_insert BEFORE INSERT ON vault_entries
+        BEGIN SELECT RAISE(ABORT, 'injected'); END;
+        CREATE TRIGGER uf_fail_update BEFORE UPDATE ON vault_entries
+        BEGIN SELECT RAISE(ABORT, 'injected'); END;
+    """)
+    db.commit()
+
+
+def heal_vault_writes(db: sqlite3.Connection) -> None:
+    db.executescript("DROP TRIGGER IF EXISTS uf_fail_insert;"
+                     "DROP TRIGGER IF EXISTS uf_fail_update;")
+    db.commit()
+
+
 def test_crash_while_the_store_fails_loses_the_rotation(tmp_path_factory, idp):
     """The contract's caveat: the rotated token set is only in memory while the store
     fails; a crash then loses it, and the next use gets invalid_grant (the old refresh
@@ -1171,20 +1181,13 @@ def test_crash_while_the_store_fails_loses_the_rotation(tmp_path_factory, idp):
     t0 = time.time()
     env.token(ns.wat, ns.name)
     db = sqlite3.connect(s.data_dir / "warrant.db", timeout=10)
-    db.executescript("""
-        CREATE TRIGGER uf_fail_insert BEFORE INSERT ON vault_entries
-        BEGIN SELECT RAISE(ABORT, 'injected'); END;
-        CREATE TRIGGER uf_fail_update BEFORE UPDATE ON vault_entries
-        BEGIN SELECT RAISE(ABORT, 'injected'); END;
-    """)
-    db.commit()
+    fail_vault_writes(db)
     wait_due(t0, TTL)
     expect_error(env.data.get_resource_oauth2_token, workloadIdentityToken=ns.wat,
                  resourceCredentialProviderName=ns.name, scopes=["read", "write"],
                  oauth2Flow="USER_FEDERATION", code="InternalServerException", status=500)
     s.kill()
-    db.executescript("DROP TRIGGER uf_fail_insert; DROP TRIGGER uf_fail_update;")
-    db.commit()
+    heal_vault_writes(db)
     db.close()
     s2 = _start(tmp_path_factory, "uf-crash-2", data_dir=s.data_dir)
     try:
