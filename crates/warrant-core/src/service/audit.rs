@@ -164,6 +164,7 @@ async fn write_loop(
 ) {
     let mut out: Option<Box<dyn tokio::io::AsyncWrite + Unpin + Send>> = None;
     let mut batch = Vec::new();
+    let mut last_time: std::collections::HashMap<String, i64> = Default::default();
     while rx.recv_many(&mut batch, 512).await > 0 {
         // Let the requests that are ready run first, so their events join this commit:
         // one commit (and its fsync) per batch, not per event.
@@ -185,8 +186,11 @@ async fn write_loop(
         }
         metrics::counter!("warrant_audit_batches_total").increment(1);
         metrics::counter!("warrant_audit_events_total").increment(batch.len() as u64);
-        let (events, waiters): (Vec<NewAuditEvent>, Vec<_>) =
+        let (mut events, waiters): (Vec<NewAuditEvent>, Vec<_>) =
             batch.drain(..).map(|p| (p.event, p.done)).unzip();
+        for e in &mut events {
+            keep_time_order(&mut last_time, e);
+        }
         let got = store.append_audit(events, chain_hash).await;
         let answer = got.as_ref().map(|_| ()).map_err(|e| e.to_string());
         if let (Ok(rows), Some(m)) = (&got, &mirror) {
@@ -207,6 +211,33 @@ async fn write_loop(
         }
         for done in waiters {
             let _ = done.send(answer.clone());
+        }
+    }
+}
+
+/// Events are stamped when their request ends and sequenced when they reach the writer,
+/// so two racing requests can arrive in the other order. An event stamped earlier than
+/// the one sequenced before it in its account takes that one's time, so time never goes
+/// back along a chain and a time range is a contiguous run of `seq` (which a ranged
+/// export needs to verify). Rare: only then is the event's text rewritten (its members
+/// stay sorted).
+fn keep_time_order(last: &mut std::collections::HashMap<String, i64>, e: &mut NewAuditEvent) {
+    match last.get(&e.account_id) {
+        Some(&t) if e.time_ms < t => {
+            if let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(&e.event) {
+                m.insert("time".into(), json!(format_rfc3339_ms(t)));
+                e.event = Value::Object(m).to_string();
+                e.time_ms = t;
+            }
+        }
+        Some(_) => {
+            last.insert(e.account_id.clone(), e.time_ms);
+        }
+        None => {
+            if last.len() >= 4096 {
+                last.clear();
+            }
+            last.insert(e.account_id.clone(), e.time_ms);
         }
     }
 }
@@ -799,6 +830,41 @@ pub fn verify_chain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_never_goes_back_along_a_chain() {
+        let ev = |account: &str, t: i64| NewAuditEvent {
+            account_id: account.into(),
+            time_ms: t,
+            operation: "GetResourceApiKey".into(),
+            workload: None,
+            user_key: None,
+            provider: None,
+            event: format!(
+                r#"{{"operation":"GetResourceApiKey","outcome":"success","source":"127.0.0.1","time":"{}","user":{{"userId":"u"}}}}"#,
+                format_rfc3339_ms(t)
+            ),
+        };
+        let mut last = Default::default();
+        let mut a = ev("a", 2_000);
+        keep_time_order(&mut last, &mut a);
+        assert_eq!(a.time_ms, 2_000);
+        // Stamped earlier but sequenced later: takes the previous event's time.
+        let mut b = ev("a", 1_999);
+        keep_time_order(&mut last, &mut b);
+        assert_eq!(b.time_ms, 2_000);
+        assert_eq!(
+            b.event,
+            r#"{"operation":"GetResourceApiKey","outcome":"success","source":"127.0.0.1","time":"1970-01-01T00:00:02.000Z","user":{"userId":"u"}}"#
+        );
+        // Another account's chain is its own.
+        let mut c = ev("b", 1_000);
+        keep_time_order(&mut last, &mut c);
+        assert_eq!(c.time_ms, 1_000);
+        let mut d = ev("a", 2_500);
+        keep_time_order(&mut last, &mut d);
+        assert_eq!(d.time_ms, 2_500);
+    }
 
     #[test]
     fn query_times_are_seconds_or_rfc3339() {
