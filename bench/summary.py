@@ -260,6 +260,9 @@ def audit_cost(work: str, n: str, res: dict, by: dict, conns: int) -> dict:
                                     "metrics-audit-on.txt")
     out["released_off"] = metric_sum(work, "warrant_credentials_released_total", 'kind="api_key"',
                                      "metrics-audit-off.txt")
+    events = metric_sum(work, "warrant_audit_events_total", None, "metrics-audit-on.txt")
+    batches = metric_sum(work, "warrant_audit_batches_total", None, "metrics-audit-on.txt")
+    out["per_commit"] = events / batches if events and batches else None
     return out
 
 
@@ -391,7 +394,8 @@ def main() -> int:
                 print(f"  audit on: {a['events']} GetResourceApiKey events recorded (all events: {a['events_all']}) "
                       f"for {a['responses']} responses counted by wrk (warm-up and sample included; up to "
                       f"{a['slack']} more in flight when wrk stopped); API keys released (its /metrics): "
-                      f"{fmt(a['released_on'], 0)}; `warrant audit verify`: {a.get('verify')}")
+                      f"{fmt(a['released_on'], 0)}; `warrant audit verify`: {a.get('verify')}; "
+                      f"events per commit (its /metrics): {fmt(a['per_commit'], 1)}")
                 print(f"  audit off: {a['events_off']} events recorded for {fmt(a['released_off'], 0)} API keys released")
             else:
                 print("  !! the audit events were not counted (see the run's audit-count-*.json)")

@@ -6,6 +6,7 @@
 //! commit durable across a crash or power loss.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Each account's audit chain head as this process last appended or read it.
+    audit_heads: tokio::sync::Mutex<HashMap<String, (i64, Vec<u8>)>>,
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -167,7 +170,11 @@ impl SqliteStore {
             .connect_with(base.clone().read_only(true))
             .await
             .map_err(db_err)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            audit_heads: Default::default(),
+        })
     }
 
     /// Close both pools, checkpointing the WAL.
@@ -175,6 +182,112 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// One attempt at appending a batch: each event's (seq, prev_hash, hash), committed in a
+/// single round trip to SQLite's worker thread (`BEGIN IMMEDIATE; INSERT ...; COMMIT` as
+/// one multi-statement query). The hand-offs to and from that thread cost more than the
+/// rows on a small machine, so the chain heads come from `heads`, read from the database
+/// only for an account this process has not appended to yet. A head gone stale (another
+/// process appended since) cannot fork the chain: the guarded head update then fails as
+/// a conflict, and the caller retries after reading the heads again.
+async fn append_audit_once(
+    conn: &mut sqlx::SqliteConnection,
+    heads: &mut HashMap<String, (i64, Vec<u8>)>,
+    events: &[NewAuditEvent],
+    chain: ChainFn,
+) -> Result<Vec<(i64, Vec<u8>, Vec<u8>)>> {
+    for e in events {
+        if heads.contains_key(e.account_id.as_str()) {
+            continue;
+        }
+        // The heads table, else the newest checkpoint (every event pruned), else the
+        // start of a chain.
+        let row = sqlx::query(
+            "SELECT seq, hash FROM audit_heads WHERE account_id = ?1 \
+             UNION ALL SELECT seq, hash FROM audit_checkpoints WHERE account_id = ?1 \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(&e.account_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let head = row
+            .map(|r| (r.get::<i64, _>(0), r.get::<Vec<u8>, _>(1)))
+            .unwrap_or((0, vec![0u8; 32]));
+        heads.insert(e.account_id.clone(), head);
+    }
+    // Chain on a copy: `heads` changes only once the commit succeeded.
+    let mut next: HashMap<&str, (i64, Vec<u8>)> = HashMap::new();
+    let mut links = Vec::with_capacity(events.len());
+    for e in events {
+        let head = next
+            .entry(e.account_id.as_str())
+            .or_insert_with(|| heads[e.account_id.as_str()].clone());
+        let seq = head.0 + 1;
+        let hash = chain(&e.account_id, seq, &head.1, &e.event);
+        let prev_hash = std::mem::replace(&mut head.1, hash.clone());
+        head.0 = seq;
+        links.push((seq, prev_hash, hash));
+    }
+    // The heads first, each guarded: a head that moved since this process read it
+    // (another process appended, checkpointed, or even pruned) makes the guarded seq
+    // NULL, which NOT NULL refuses, so nothing of the batch is written. UNIQUE
+    // (account_id, seq) on the events is a second guard.
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    for _ in 0..next.len() {
+        sql.push_str(
+            "INSERT INTO audit_heads (account_id, seq, hash) VALUES (?,?,?) \
+             ON CONFLICT (account_id) DO UPDATE SET \
+             seq = CASE WHEN audit_heads.seq = ? THEN excluded.seq END, hash = excluded.hash;",
+        );
+    }
+    // Anonymous `?` placeholders: SQLite finds a numbered one's name by a linear search,
+    // which makes binding a large statement quadratic. They count on across the
+    // statements of the query.
+    for (n, _) in events.iter().enumerate() {
+        sql.push_str(if n % 256 == 0 {
+            "INSERT INTO audit_events (account_id, seq, time_ms, operation, workload, user_key, provider, event, prev_hash, hash) VALUES "
+        } else {
+            ","
+        });
+        sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+        if n % 256 == 255 || n + 1 == events.len() {
+            sql.push(';');
+        }
+    }
+    sql.push_str("COMMIT;");
+    let mut q = sqlx::query(&sql);
+    for (account, (seq, hash)) in &next {
+        q = q
+            .bind(*account)
+            .bind(*seq)
+            .bind(hash)
+            .bind(heads[*account].0);
+    }
+    for (e, (seq, prev_hash, hash)) in events.iter().zip(&links) {
+        q = q
+            .bind(&e.account_id)
+            .bind(*seq)
+            .bind(e.time_ms)
+            .bind(&e.operation)
+            .bind(&e.workload)
+            .bind(&e.user_key)
+            .bind(&e.provider)
+            .bind(&e.event)
+            .bind(prev_hash)
+            .bind(hash);
+    }
+    q.execute(&mut *conn).await.map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::NotNullViolation => {
+            StoreError::Conflict
+        }
+        _ => db_err(e),
+    })?;
+    for (account, head) in next {
+        heads.insert(account.to_string(), head);
+    }
+    Ok(links)
 }
 
 fn kind_from_str(s: &str) -> Result<Kind> {
@@ -732,112 +845,44 @@ impl Store for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        // Appends are serialized here (there is one writer connection anyway), so the
+        // head cache stays the chain this process last committed.
+        let mut heads = self.audit_heads.lock().await;
         let mut conn = self.writer.acquire().await.map_err(db_err)?;
-        // IMMEDIATE: take the write lock before reading the chain heads, so another
-        // process appending at the same time cannot fork a chain.
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
-        let result: Result<Vec<AuditRow>> = async {
-            // Heads of the batch's accounts: the heads table, else the newest checkpoint
-            // (every event pruned), else the start of a chain.
-            let mut heads: std::collections::HashMap<String, (i64, Vec<u8>)> = Default::default();
-            for e in &events {
-                if heads.contains_key(e.account_id.as_str()) {
-                    continue;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = append_audit_once(&mut conn, &mut heads, &events, chain).await;
+            match result {
+                Ok(links) => {
+                    return Ok(events
+                        .into_iter()
+                        .zip(links)
+                        .map(|(e, (seq, prev_hash, hash))| AuditRow {
+                            id: 0,
+                            account_id: e.account_id,
+                            seq,
+                            time_ms: e.time_ms,
+                            operation: e.operation,
+                            workload: e.workload,
+                            user_key: e.user_key,
+                            provider: e.provider,
+                            event: e.event,
+                            prev_hash,
+                            hash,
+                        })
+                        .collect());
                 }
-                let row = sqlx::query(
-                    "SELECT seq, hash FROM audit_heads WHERE account_id = ?1 \
-                     UNION ALL SELECT seq, hash FROM audit_checkpoints WHERE account_id = ?1 \
-                     ORDER BY seq DESC LIMIT 1",
-                )
-                .bind(&e.account_id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_err)?;
-                let head = row
-                    .map(|r| (r.get::<i64, _>(0), r.get::<Vec<u8>, _>(1)))
-                    .unwrap_or((0, vec![0u8; 32]));
-                heads.insert(e.account_id.clone(), head);
-            }
-            let mut out = Vec::with_capacity(events.len());
-            for e in events {
-                let head = heads.get_mut(&e.account_id).expect("head");
-                let seq = head.0 + 1;
-                let hash = chain(&e.account_id, seq, &head.1, &e.event);
-                let prev_hash = std::mem::replace(&mut head.1, hash.clone());
-                head.0 = seq;
-                out.push(AuditRow {
-                    id: 0,
-                    account_id: e.account_id,
-                    seq,
-                    time_ms: e.time_ms,
-                    operation: e.operation,
-                    workload: e.workload,
-                    user_key: e.user_key,
-                    provider: e.provider,
-                    event: e.event,
-                    prev_hash,
-                    hash,
-                });
-            }
-            // One statement per chunk of rows: the driver's round trip costs more than
-            // a row.
-            for chunk in out.chunks(256) {
-                let mut sql = String::from(
-                    "INSERT INTO audit_events (account_id, seq, time_ms, operation, workload, user_key, provider, event, prev_hash, hash) VALUES ",
-                );
-                // Anonymous `?` placeholders: SQLite finds a numbered one's name by a
-                // linear search, which makes binding a large statement quadratic.
-                for n in 0..chunk.len() {
-                    if n > 0 {
-                        sql.push(',');
+                Err(e) => {
+                    // The statement stops at its first error, inside the transaction.
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    heads.clear();
+                    // A conflict: another process moved a chain's head since this one
+                    // read it. Read the heads again.
+                    if !(matches!(e, StoreError::Conflict) && attempt < 3) {
+                        return Err(e);
                     }
-                    sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
                 }
-                let mut q = sqlx::query(&sql);
-                for r in chunk {
-                    q = q
-                        .bind(&r.account_id)
-                        .bind(r.seq)
-                        .bind(r.time_ms)
-                        .bind(&r.operation)
-                        .bind(&r.workload)
-                        .bind(&r.user_key)
-                        .bind(&r.provider)
-                        .bind(&r.event)
-                        .bind(&r.prev_hash)
-                        .bind(&r.hash);
-                }
-                q.execute(&mut *conn).await.map_err(db_err)?;
-            }
-            for (account, (seq, hash)) in &heads {
-                sqlx::query(
-                    "INSERT INTO audit_heads (account_id, seq, hash) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (account_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                )
-                .bind(account)
-                .bind(seq)
-                .bind(hash)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            }
-            Ok(out)
-        }
-        .await;
-        match result {
-            Ok(rows) => {
-                sqlx::query("COMMIT")
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                Ok(rows)
-            }
-            Err(e) => {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                Err(e)
             }
         }
     }
@@ -1260,6 +1305,90 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(s.list_audit(&q).await.unwrap()[0].seq, 4);
+    }
+
+    /// Two processes on one database (the server and `warrant audit` or `workloads` at
+    /// the console): each caches its chain heads, so the second to append after the
+    /// other finds its head stale. The insert collides on (account, seq), the batch is
+    /// rolled back and chained again on the heads read afresh: one unbroken chain.
+    #[tokio::test]
+    async fn audit_append_from_two_processes_keeps_one_chain() {
+        let (d, a) = store().await;
+        let path = d.path().join("w.db");
+        let b = SqliteStore::open(path.to_str().unwrap(), &SqliteOptions::default())
+            .await
+            .unwrap();
+        let mut all = Vec::new();
+        all.extend(a.append_audit(vec![ev("x", 1)], toy_chain).await.unwrap());
+        all.extend(b.append_audit(vec![ev("x", 2)], toy_chain).await.unwrap());
+        all.extend(
+            a.append_audit(vec![ev("x", 3), ev("y", 3)], toy_chain)
+                .await
+                .unwrap(),
+        );
+        all.extend(b.append_audit(vec![ev("x", 4)], toy_chain).await.unwrap());
+        all.extend(a.append_audit(vec![ev("x", 5)], toy_chain).await.unwrap());
+        let x: Vec<_> = all.iter().filter(|r| r.account_id == "x").collect();
+        assert_eq!(
+            x.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5]
+        );
+        for w in x.windows(2) {
+            assert_eq!(w[1].prev_hash, w[0].hash);
+        }
+        let q = AuditQuery {
+            account_id: Some("x".into()),
+            limit: 100,
+            ..Default::default()
+        };
+        let stored = a.list_audit(&q).await.unwrap();
+        assert_eq!(stored.len(), 5);
+        for (s, r) in stored.iter().zip(&x) {
+            assert_eq!(
+                (s.seq, &s.hash, &s.prev_hash),
+                (r.seq, &r.hash, &r.prev_hash)
+            );
+        }
+        // Another process appends, checkpoints its head and prunes every event: the
+        // stale head's seq is free again, but the guarded head still refuses it.
+        let last = b.append_audit(vec![ev("x", 8)], toy_chain).await.unwrap();
+        b.insert_audit_checkpoint(&AuditCheckpoint {
+            account_id: "x".into(),
+            seq: last[0].seq,
+            hash: last[0].hash.clone(),
+            time_ms: 8,
+            kid: "k".into(),
+            signature: vec![1],
+        })
+        .await
+        .unwrap();
+        assert_eq!(b.prune_audit("x", last[0].seq).await.unwrap(), 6);
+        let after = a.append_audit(vec![ev("x", 9)], toy_chain).await.unwrap();
+        assert_eq!((after[0].seq, &after[0].prev_hash), (7, &last[0].hash));
+        // A batch that fails for another reason is rolled back whole, and the next
+        // append continues the chain where the last commit left it.
+        sqlx::query(
+            "CREATE TRIGGER no_z BEFORE INSERT ON audit_events WHEN NEW.account_id = 'z' \
+             BEGIN SELECT RAISE(ABORT, 'no z'); END",
+        )
+        .execute(&a.writer)
+        .await
+        .unwrap();
+        assert!(a
+            .append_audit(vec![ev("x", 6), ev("z", 6)], toy_chain)
+            .await
+            .is_err());
+        let next = a.append_audit(vec![ev("x", 7)], toy_chain).await.unwrap();
+        assert_eq!((next[0].seq, &next[0].prev_hash), (8, &after[0].hash));
+        assert_eq!(
+            a.list_audit(&q)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.seq)
+                .collect::<Vec<_>>(),
+            vec![7, 8]
+        );
     }
 }
 
