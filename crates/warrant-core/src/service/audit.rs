@@ -83,6 +83,16 @@ pub(super) struct Details {
     pub session_status: Option<&'static str>,
 }
 
+/// The members of an event only [`Service::call_as`] knows, from the request and its
+/// answer.
+#[derive(Default)]
+struct RequestFacts {
+    flow: Option<String>,
+    resource: Option<String>,
+    scopes: Option<Vec<String>>,
+    token_sha256: Option<String>,
+}
+
 tokio::task_local! {
     static DETAILS: RefCell<Details>;
 }
@@ -430,18 +440,8 @@ impl Service {
                 .map(|u| UserKey::UserId { user_id: trunc(u) })
         });
         let oauth = op == Operation::GetResourceOauth2Token;
-        let now = self.now();
-        let mut doc = EventDoc {
-            caller: Some(CallerDoc {
-                access_key_id: Some(&caller.access_key_id),
-                name: Some(&caller.name),
-            }),
-            error_type: None,
+        let facts = RequestFacts {
             flow: member("oauth2Flow").filter(|_| oauth).map(trunc),
-            operation: op.name(),
-            outcome: "success",
-            provider: provider.as_deref(),
-            request_id: trunc(&meta.request_id),
             resource: (!op.is_data_plane())
                 .then(|| member("resourceArn").or(name).or(member("workloadName")))
                 .flatten()
@@ -456,37 +456,34 @@ impl Service {
                 ),
                 _ => None,
             },
-            session: details.session,
-            session_status: details.session_status,
-            source: trunc(&meta.source),
-            time: format_rfc3339_ms(now),
-            token_sha256: None,
-            token_source: details.token_source.filter(|_| oauth),
-            user: user.as_ref().map(UserDoc::of),
-            workload: workload.as_deref(),
-        };
-        match &r {
-            Ok(out) => {
-                let released = ["workloadAccessToken", "apiKey", "accessToken"]
+            token_sha256: r.as_ref().ok().and_then(|out| {
+                ["workloadAccessToken", "apiKey", "accessToken"]
                     .iter()
-                    .find_map(|k| out.get(*k).and_then(Value::as_str));
-                doc.token_sha256 = released.map(|t| hex::encode(Sha256::digest(t.as_bytes())));
-            }
-            Err(e) => {
-                doc.outcome = "failure";
-                doc.error_type = Some(e.aws_type());
-            }
-        }
-        let text = serde_json::to_string(&doc).expect("an event serialises");
-        let event = NewAuditEvent {
-            account_id: caller.account_id.clone(),
-            time_ms: now,
-            operation: op.name().to_string(),
-            user_key: user.as_ref().map(UserKey::vault_key),
-            workload,
-            provider,
-            event: text,
+                    .find_map(|k| out.get(*k).and_then(Value::as_str))
+                    .map(|t| hex::encode(Sha256::digest(t.as_bytes())))
+            }),
         };
+        let details = Details {
+            workload,
+            user,
+            provider,
+            token_source: details.token_source.filter(|_| oauth),
+            ..details
+        };
+        let caller_doc = CallerDoc {
+            access_key_id: Some(&caller.access_key_id),
+            name: Some(&caller.name),
+        };
+        let error_type = r.as_ref().err().map(Error::aws_type);
+        let event = self.new_event(
+            caller.account_id.clone(),
+            op.name(),
+            Some(caller_doc),
+            details,
+            facts,
+            error_type,
+            meta,
+        );
         match self.audit.record(&self.store, event).await {
             Ok(()) => r,
             Err(e) if r.is_ok() => Err(e),
@@ -531,11 +528,35 @@ impl Service {
         if !self.audit.settings.enabled {
             return Ok(());
         }
+        let event = self.new_event(
+            account,
+            operation,
+            caller,
+            details,
+            RequestFacts::default(),
+            error_type,
+            meta,
+        );
+        self.audit.record(&self.store, event).await
+    }
+
+    /// An event: its stored JSON text (see [`EventDoc`]) and the columns it is found by.
+    #[allow(clippy::too_many_arguments)]
+    fn new_event(
+        &self,
+        account: String,
+        operation: &str,
+        caller: Option<CallerDoc<'_>>,
+        mut details: Details,
+        facts: RequestFacts,
+        error_type: Option<&'static str>,
+        meta: &RequestMeta,
+    ) -> NewAuditEvent {
         let now = self.now();
         let doc = EventDoc {
             caller,
             error_type,
-            flow: None,
+            flow: facts.flow,
             operation,
             outcome: if error_type.is_some() {
                 "failure"
@@ -544,27 +565,27 @@ impl Service {
             },
             provider: details.provider.as_deref(),
             request_id: trunc(&meta.request_id),
-            resource: None,
-            scopes: None,
-            session: details.session.clone(),
+            resource: facts.resource,
+            scopes: facts.scopes,
+            session: details.session.take(),
             session_status: details.session_status,
             source: trunc(&meta.source),
             time: format_rfc3339_ms(now),
-            token_sha256: None,
-            token_source: None,
+            token_sha256: facts.token_sha256,
+            token_source: details.token_source,
             user: details.user.as_ref().map(UserDoc::of),
             workload: details.workload.as_deref(),
         };
-        let event = NewAuditEvent {
+        let event = serde_json::to_string(&doc).expect("an event serialises");
+        NewAuditEvent {
             account_id: account,
             time_ms: now,
             operation: operation.to_string(),
-            workload: details.workload.clone(),
             user_key: details.user.as_ref().map(UserKey::vault_key),
-            provider: details.provider.clone(),
-            event: serde_json::to_string(&doc).expect("an event serialises"),
-        };
-        self.audit.record(&self.store, event).await
+            workload: details.workload,
+            provider: details.provider,
+            event,
+        }
     }
 
     /// Sign a checkpoint for every account with events newer than its last checkpoint.
