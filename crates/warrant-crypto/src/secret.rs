@@ -32,5 +32,7 @@ mod tests {
         let a = random_token(16);
         assert_eq!(a.len(), 22);
         assert_ne!(a, random_token(16));
+        // 256 bits (session URIs, OAuth state, PKCE verifiers, node ids): 43 characters.
+        assert_eq!(random_token(32).len(), 43);
     }
 }

@@ -13,8 +13,7 @@ mod token;
 pub use discovery::{expected_issuer, names_issuer, Discovery, Metadata};
 pub use guard::{is_forbidden, origin, HttpClient, OutboundAllow, OutboundSettings, Response};
 pub use token::{
-    pkce_challenge, random_token, token_request, AuthMethod, Granted, ResponseQuirks, TokenRequest,
-    TokenSet,
+    pkce_challenge, token_request, AuthMethod, Granted, ResponseQuirks, TokenRequest, TokenSet,
 };
 
 /// Why an outbound call failed.

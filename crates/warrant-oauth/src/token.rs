@@ -264,16 +264,10 @@ fn normalize_scopes<'a>(it: impl Iterator<Item = &'a str>) -> String {
         .join(" ")
 }
 
-/// The S256 challenge of a PKCE verifier (RFC 7636 §4.2). A verifier is a
-/// [`random_token`]: 43 characters from 256 random bits.
+/// The S256 challenge of a PKCE verifier (RFC 7636 §4.2); warrant's verifiers are
+/// 43 characters from 256 random bits (`warrant_crypto::random_token(32)`).
 pub fn pkce_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-/// 256 random bits from the OS CSPRNG, base64url without padding (43 characters).
-pub fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// At most `max` characters of provider-supplied text, without control characters.
@@ -369,6 +363,5 @@ mod tests {
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
-        assert_eq!(random_token().len(), 43);
     }
 }

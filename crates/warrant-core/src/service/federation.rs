@@ -134,7 +134,7 @@ impl FederationState {
     /// `node`: this node's stable name in vault leases (see [`super::Settings::node_id`]).
     pub fn new(node: Option<String>) -> Self {
         Self {
-            node: node.unwrap_or_else(warrant_oauth::random_token),
+            node: node.unwrap_or_else(|| warrant_crypto::random_token(32)),
             tokens: Mutex::default(),
             flights: Flights::default(),
             pending: Mutex::default(),
@@ -364,14 +364,14 @@ impl Service {
                 "Member must not be null when the user has to authorize: it is where the browser returns",
             )
         })?;
-        let uri = format!("{SESSION_URI_PREFIX}{}", warrant_oauth::random_token());
+        let uri = format!("{SESSION_URI_PREFIX}{}", warrant_crypto::random_token(32));
         let id = sha256_hex(&uri);
-        let state = warrant_oauth::random_token();
+        let state = warrant_crypto::random_token(32);
         let now = self.now();
         let doc = SessionDoc {
             uri: uri.clone(),
             state: state.clone(),
-            verifier: warrant_oauth::random_token(),
+            verifier: warrant_crypto::random_token(32),
             scopes: req.scopes,
             return_url: return_url.to_string(),
             custom_state: req.custom_state.map(str::to_string),
@@ -453,15 +453,20 @@ impl Service {
                 // Nothing to refresh with: usable until it expires, then consent again.
                 return Ok((now < t.expires_at).then_some(t));
             }
-            let follow = Some(Duration::from_millis(FOLLOW_MS as u64));
-            let flight = self.federation.flights.run(&key, follow, || {
-                let (w, p) = (Arc::new(workload.clone()), Arc::new(provider.clone()));
-                let (u, e, k) = (user.clone(), entry_key.to_string(), key.clone());
-                self.detached(move |me| async move {
-                    me.refresh_user(&w, &p, &u, &e, &k, version).await
-                })
+            // The flight itself runs detached: it lasts as long as the refresh, not as
+            // long as the request that started it, so a request that goes away cannot
+            // let a second refresh spend the same refresh token.
+            let (w, p) = (Arc::new(workload.clone()), Arc::new(provider.clone()));
+            let (u, e, k) = (user.clone(), entry_key.to_string(), key.clone());
+            let flight = self.detached(move |me| async move {
+                let follow = Some(Duration::from_millis(FOLLOW_MS as u64));
+                Ok(me
+                    .federation
+                    .flights
+                    .run(&k, follow, || me.refresh_user(&w, &p, &u, &e, &k, version))
+                    .await)
             });
-            match flight.await {
+            match flight.await? {
                 Some(Ok(Refreshed::Token(t))) => {
                     audit::note(|d| d.token_source = Some("refresh"));
                     return Ok(Some(t));
@@ -662,22 +667,49 @@ impl Service {
                 }
             }
         }
-        let release = || async {
+        // Every way out gives the lease back, except a token set the store could not
+        // take: nobody may spend the old refresh token until it is committed.
+        let mut keep_lease = false;
+        let r = self
+            .refresh_leased(
+                workload,
+                provider,
+                user,
+                entry_key,
+                key,
+                seen_version,
+                &mut keep_lease,
+            )
+            .await;
+        if !keep_lease {
             let _ = self
                 .store
                 .release_vault_lease(account, entry_key, node)
                 .await;
-        };
+        }
+        r
+    }
+
+    /// The refresh itself, under the lease.
+    #[allow(clippy::too_many_arguments)]
+    async fn refresh_leased(
+        &self,
+        workload: &ResourceRecord,
+        provider: &ResourceRecord,
+        user: &UserKey,
+        entry_key: &str,
+        key: &str,
+        seen_version: i64,
+        keep_lease: &mut bool,
+    ) -> Result<Refreshed> {
+        let account = &provider.account_id;
         let Some((current, version)) = self.read_user_entry(account, entry_key).await? else {
-            release().await;
             return Ok(Refreshed::Reauthorize);
         };
         if version != seen_version && !self.due(&current, self.now()) {
-            release().await;
             return Ok(Refreshed::Token(current));
         }
         let Some(refresh_token) = current.refresh_token.clone() else {
-            release().await;
             return Ok(Refreshed::Reauthorize);
         };
         let b: Oauth2Body = body(provider)?;
@@ -686,20 +718,13 @@ impl Service {
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.as_str()),
         ];
-        let got = match self.token_grant(provider, &b.config, params).await {
-            Ok(g) => g,
-            Err(e) => {
-                release().await;
-                return Err(e);
-            }
-        };
-        match got {
+        match self.token_grant(provider, &b.config, params).await? {
             Ok(g) => {
                 let t = self.tokens_from(g, &vendor, Some(&current), &current.scopes);
-                // On failure the lease is kept: nobody may spend the old refresh token.
+                *keep_lease = true;
                 self.store_user_tokens(workload, provider, user, entry_key, key, &t)
                     .await?;
-                release().await;
+                *keep_lease = false;
                 Ok(Refreshed::Token(Arc::new(t)))
             }
             Err(OutboundError::Provider { error, .. }) if error == "invalid_grant" => {
@@ -707,11 +732,9 @@ impl Service {
                 // remove the dead entry; the agent gets a new authorization URL.
                 self.store.delete_vault_entry(account, entry_key).await?;
                 lock(&self.federation.tokens).remove(key);
-                release().await;
                 Ok(Refreshed::Reauthorize)
             }
             Err(e) => {
-                release().await;
                 if self.now() < current.expires_at {
                     // Not expired yet: the current token still works.
                     tracing::warn!(error = %e, provider = %provider.name, "refresh failed; the current access token is still valid");
@@ -740,7 +763,7 @@ impl Service {
             return Err(refused());
         }
         let doc: SessionDoc = self.open_json(&session_aad(&s.account_id, &id), &s.sealed)?;
-        let provider = self.session_provider(&s, &doc).await.ok_or_else(refused)?;
+        let provider = self.session_provider(&s, &doc).await?.ok_or_else(refused)?;
         let b: Oauth2Body = body(&provider)?;
         let ep = self.endpoints(&provider.name, &b.config).await?;
         let authorization = ep.authorization.ok_or_else(|| {
@@ -797,13 +820,25 @@ impl Service {
         &self,
         s: &AuthSession,
         doc: &SessionDoc,
-    ) -> Option<Arc<ResourceRecord>> {
-        self.store
+    ) -> Result<Option<Arc<ResourceRecord>>> {
+        Ok(self
+            .store
             .get_resource(&s.account_id, Kind::Oauth2Provider, &s.provider)
-            .await
-            .ok()
-            .flatten()
-            .filter(|p| p.created_at == doc.provider_version)
+            .await?
+            .filter(|p| p.created_at == doc.provider_version))
+    }
+
+    /// Move a session on to `to` (compare-and-set from its current status, so each step
+    /// happens once) and wake the long polls. `false` when another request moved it first.
+    async fn move_session(&self, s: &mut AuthSession, to: &'static str) -> Result<bool> {
+        let from = std::mem::replace(&mut s.status, to.into());
+        s.state_hash = None;
+        s.updated_at = self.now();
+        let moved = self.store.update_auth_session(s, &from).await?;
+        if moved {
+            self.notify_sessions();
+        }
+        Ok(moved)
     }
 
     /// `GET /identities/oauth2/callback/{id}?…`: the provider's answer. Returns where to
@@ -844,7 +879,7 @@ impl Service {
         let aad_id = s.id.clone();
         let mut doc: SessionDoc =
             self.open_json(&session_aad(&s.account_id, &aad_id), &s.sealed)?;
-        let provider = self.session_provider(&s, &doc).await.ok_or_else(refused)?;
+        let provider = self.session_provider(&s, &doc).await?.ok_or_else(refused)?;
         let b: Oauth2Body = body(&provider)?;
         let ep = self.endpoints(&provider.name, &b.config).await?;
         let mut details = audit::Details {
@@ -870,14 +905,10 @@ impl Service {
             }
             _ => return Err(Error::validation("The authorization response has neither a code nor an error; nothing was done.")),
         };
-        s.status = status.into();
-        s.state_hash = None;
         s.sealed = self.seal_json(&session_aad(&s.account_id, &aad_id), &doc)?;
-        s.updated_at = self.now();
-        if !self.store.update_auth_session(&s, IN_PROGRESS).await? {
+        if !self.move_session(&mut s, status).await? {
             return Err(refused());
         }
-        self.notify_sessions();
         details.session_status = Some(if status == FAILED {
             FAILED
         } else {
@@ -971,12 +1002,7 @@ impl Service {
         if user.vault_key() != s.user_key {
             // A forwarded link must not stay live: the rightful user starts again.
             if matches!(s.status.as_str(), IN_PROGRESS | CALLBACK_RECEIVED) {
-                let from = s.status.clone();
-                s.status = FAILED.into();
-                s.state_hash = None;
-                s.updated_at = self.now();
-                self.store.update_auth_session(&s, &from).await?;
-                self.notify_sessions();
+                self.move_session(&mut s, FAILED).await?;
             }
             audit::note(|d| d.session_status = Some(FAILED));
             return Err(Error::AccessDenied(
@@ -997,24 +1023,20 @@ impl Service {
             .code
             .take()
             .ok_or_else(|| Error::Internal("a session has no code".into()))?;
-        // Single use: only the request that moves the session on redeems the code.
-        s.status = REDEEMING.into();
-        s.sealed = self.seal_json(&session_aad(&s.account_id, &id), &doc)?;
-        s.updated_at = self.now();
-        if !self
-            .store
-            .update_auth_session(&s, CALLBACK_RECEIVED)
+        // Before the session moves on: a provider gone or re-created must not leave it
+        // stuck in REDEEMING.
+        let provider = self
+            .session_provider(&s, &doc)
             .await?
-        {
+            .ok_or_else(not_found)?;
+        // Single use: only the request that moves the session on redeems the code.
+        s.sealed = self.seal_json(&session_aad(&s.account_id, &id), &doc)?;
+        if !self.move_session(&mut s, REDEEMING).await? {
             return Err(violation(
                 "sessionUri",
                 "the session is already completed or failed",
             ));
         }
-        let provider = self
-            .session_provider(&s, &doc)
-            .await
-            .ok_or_else(not_found)?;
         let r = self
             .detached(
                 move |me| async move { me.redeem(s, doc, code, workload, provider, user).await },
@@ -1050,19 +1072,13 @@ impl Service {
     /// Redeem a session's code once, store the token set, and close the session.
     async fn redeem(
         &self,
-        s: AuthSession,
+        mut s: AuthSession,
         doc: SessionDoc,
         code: String,
         workload: Arc<ResourceRecord>,
         provider: Arc<ResourceRecord>,
         user: UserKey,
     ) -> Result<()> {
-        let finish = |status: &'static str| {
-            let mut s = s.clone();
-            s.status = status.into();
-            s.updated_at = self.now();
-            s
-        };
         let b: Oauth2Body = body(&provider)?;
         let callback = self.callback_url(&provider);
         let params = vec![
@@ -1078,10 +1094,7 @@ impl Service {
         let g = match redeemed {
             Ok(g) => g,
             Err(e) => {
-                self.store
-                    .update_auth_session(&finish(FAILED), REDEEMING)
-                    .await?;
-                self.notify_sessions();
+                self.move_session(&mut s, FAILED).await?;
                 return Err(e);
             }
         };
@@ -1090,10 +1103,7 @@ impl Service {
         let key = format!("{}/{entry_key}", provider.account_id);
         self.store_user_tokens(&workload, &provider, &user, &entry_key, &key, &t)
             .await?;
-        self.store
-            .update_auth_session(&finish(COMPLETED), REDEEMING)
-            .await?;
-        self.notify_sessions();
+        self.move_session(&mut s, COMPLETED).await?;
         Ok(())
     }
 
