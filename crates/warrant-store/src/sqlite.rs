@@ -65,33 +65,6 @@ fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
-impl SqliteStore {
-    async fn auth_session_where(&self, column: &str, value: &str) -> Result<Option<AuthSession>> {
-        let row = sqlx::query(&format!(
-            "SELECT id, account_id, state_hash, callback_id, workload, user_key, provider, status, sealed, \
-             expires_at, created_at, updated_at FROM auth_sessions WHERE {column} = ?1"
-        ))
-        .bind(value)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(db_err)?;
-        Ok(row.map(|r| AuthSession {
-            id: r.get("id"),
-            account_id: r.get("account_id"),
-            state_hash: r.get("state_hash"),
-            callback_id: r.get("callback_id"),
-            workload: r.get("workload"),
-            user_key: r.get("user_key"),
-            provider: r.get("provider"),
-            status: r.get("status"),
-            sealed: r.get("sealed"),
-            expires_at: r.get("expires_at"),
-            created_at: r.get("created_at"),
-            updated_at: r.get("updated_at"),
-        }))
-    }
-}
-
 fn migrator() -> Migrator {
     let migrations = vec![
         Migration::new(
@@ -288,6 +261,41 @@ async fn append_audit_once(
         heads.insert(account.to_string(), head);
     }
     Ok(links)
+}
+
+const AUTH_SESSION_COLUMNS: &str = "id, account_id, state_hash, callback_id, workload, user_key, \
+     provider, status, sealed, expires_at, created_at, updated_at";
+
+fn auth_session_from_row(r: &SqliteRow) -> AuthSession {
+    AuthSession {
+        id: r.get("id"),
+        account_id: r.get("account_id"),
+        state_hash: r.get("state_hash"),
+        callback_id: r.get("callback_id"),
+        workload: r.get("workload"),
+        user_key: r.get("user_key"),
+        provider: r.get("provider"),
+        status: r.get("status"),
+        sealed: r.get("sealed"),
+        expires_at: r.get("expires_at"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+impl SqliteStore {
+    /// The session whose `column` (`id` or `state_hash`, both unique) is `value`. Read
+    /// from the writer: a session's steps follow each other within milliseconds, and a
+    /// reader connection may not see the step just committed yet.
+    async fn auth_session_by(&self, column: &str, value: &str) -> Result<Option<AuthSession>> {
+        let sql = format!("SELECT {AUTH_SESSION_COLUMNS} FROM auth_sessions WHERE {column} = ?1");
+        let row = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(row.as_ref().map(auth_session_from_row))
+    }
 }
 
 fn kind_from_str(s: &str) -> Result<Kind> {
@@ -519,23 +527,24 @@ impl Store for SqliteStore {
             Kind::ApiKeyProvider | Kind::TokenVault => None,
         };
         if let Some(column) = column {
-            sqlx::query(&format!(
-                "DELETE FROM vault_entries WHERE account_id = ?1 AND {column} = ?2"
-            ))
-            .bind(account_id)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            // So do its authorization sessions, which could otherwise still complete.
-            sqlx::query(&format!(
-                "DELETE FROM auth_sessions WHERE account_id = ?1 AND {column} = ?2"
-            ))
-            .bind(account_id)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            // With them their refresh leases (a crashed node's would stay forever), and
+            // the authorization sessions, which could otherwise still complete.
+            let statements = [
+                format!(
+                    "DELETE FROM vault_leases WHERE account_id = ?1 AND entry_key IN \
+                     (SELECT entry_key FROM vault_entries WHERE account_id = ?1 AND {column} = ?2)"
+                ),
+                format!("DELETE FROM vault_entries WHERE account_id = ?1 AND {column} = ?2"),
+                format!("DELETE FROM auth_sessions WHERE account_id = ?1 AND {column} = ?2"),
+            ];
+            for sql in &statements {
+                sqlx::query(sql)
+                    .bind(account_id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
         }
         tx.commit().await.map_err(db_err)?;
         Ok(true)
@@ -793,21 +802,16 @@ impl Store for SqliteStore {
         .bind(s.updated_at)
         .execute(&self.writer)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict,
-            _ => db_err(e),
-        })?;
+        .map_err(db_err)?;
         Ok(())
     }
 
     async fn get_auth_session(&self, id: &str) -> Result<Option<AuthSession>> {
-        // From the writer: a session's steps follow each other within milliseconds, and
-        // a reader connection may not see the step just committed yet.
-        self.auth_session_where("id", id).await
+        self.auth_session_by("id", id).await
     }
 
     async fn find_auth_session_by_state(&self, state_hash: &str) -> Result<Option<AuthSession>> {
-        self.auth_session_where("state_hash", state_hash).await
+        self.auth_session_by("state_hash", state_hash).await
     }
 
     async fn update_auth_session(&self, s: &AuthSession, from: &str) -> Result<bool> {
