@@ -366,7 +366,7 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = read_body(body, st.settings.max_body_bytes).await?;
-    let meta = request_meta(&parts);
+    let mut meta = request_meta(&parts);
     let key = match auth::authenticate(st, &parts, &bytes).await {
         Ok(k) => k,
         Err(r) => {
@@ -381,8 +381,9 @@ async fn run(
             return Err(r.error);
         }
     };
-    let mut meta = meta;
-    meta.wait = long_poll(&parts)?;
+    if op == Operation::GetResourceOauth2Token {
+        meta.wait = long_poll(&parts)?;
+    }
     let mut input = parse_json(&bytes)?;
     if let Value::Null = input {
         input = Value::Object(Map::new());

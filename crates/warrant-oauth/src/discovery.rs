@@ -24,8 +24,9 @@ pub struct Metadata {
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     /// RFC 9207: the server sends `iss` with every authorization response.
+    /// (`Option`: an explicit `null` must not fail the whole document.)
     #[serde(default)]
-    pub authorization_response_iss_parameter_supported: bool,
+    pub authorization_response_iss_parameter_supported: Option<bool>,
 }
 
 /// The two parts of a discovery URL around its well-known name:

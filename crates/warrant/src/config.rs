@@ -501,13 +501,16 @@ impl Config {
                     format!("{origin:?} is not a URL"),
                 )
             })?;
-            if !matches!(u.scheme(), "http" | "https") || u.host().is_none() || u.path() != "/" {
+            // Nothing but an origin: a path, query or fragment would end up inside the
+            // vendor's endpoint URLs.
+            let o = warrant_oauth::origin(&u);
+            if !matches!(u.scheme(), "http" | "https") || o != origin.trim_end_matches('/') {
                 return Err(bad(
                     "--danger-vendor-endpoint",
                     format!("{origin:?} must be an origin (scheme, host, port)"),
                 ));
             }
-            vendor_endpoints.push((vendor.to_string(), origin.trim_end_matches('/').to_string()));
+            vendor_endpoints.push((vendor.to_string(), o));
         }
         if api.max_concurrent_requests == 0 {
             return Err(bad("--max-concurrent-requests", "must be at least 1"));

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -255,7 +256,7 @@ fn node_id(data_dir: &std::path::Path) -> Option<String> {
             return Some(s.to_string());
         }
     }
-    let id = warrant_oauth::random_token();
+    let id = warrant_crypto::random_token(32);
     match std::fs::write(&path, format!("{id}\n")) {
         Ok(()) => Some(id),
         Err(e) => {
@@ -310,7 +311,10 @@ async fn open(cfg: &Config, cached: bool) -> anyhow::Result<(Arc<Service>, Arc<S
     settings.session_ttl_secs = cfg.session_ttl as i64;
     settings.refresh_margin_secs = cfg.refresh_margin as i64;
     settings.vendor_endpoints = cfg.vendor_endpoints.clone();
-    settings.node_id = node_id(&cfg.data_dir);
+    // Only the server takes refresh leases; admin commands leave DATA_DIR/node-id alone.
+    if cached {
+        settings.node_id = node_id(&cfg.data_dir);
+    }
     let service = Service::new(
         backend,
         Keyring::new(key),
@@ -469,12 +473,29 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
         .refresh_signing_keys()
         .await
         .map_err(|e| anyhow::anyhow!("preparing the WAT signing keys: {e}"))?;
-    tokio::spawn(rotate_signing_keys(Arc::downgrade(&service)));
-    tokio::spawn(checkpoint_audit(
-        Arc::downgrade(&service),
+    // Keep the WAT signing keys current (each window's key, and the next one's, made
+    // before it is needed; keys other nodes made picked up).
+    every(
+        &service,
+        Duration::from_secs(30),
+        "refreshing the WAT signing keys",
+        |s| async move { s.refresh_signing_keys().await },
+    );
+    // Sign an audit checkpoint for every account with new events.
+    every(
+        &service,
         cfg.audit_checkpoint_interval,
-    ));
-    tokio::spawn(prune_auth_sessions(Arc::downgrade(&service)));
+        "signing an audit checkpoint",
+        |s| async move { s.checkpoint_audit().await.map(|_| ()) },
+    );
+    // Remove authorization sessions a day after they expired (until then an agent
+    // polling one is told it FAILED rather than that it is unknown).
+    every(
+        &service,
+        Duration::from_secs(600),
+        "pruning expired authorization sessions",
+        |s| async move { s.prune_auth_sessions().await.map(|_| ()) },
+    );
     let for_shutdown = service.clone();
     let mut api = cfg.api.clone();
     if cfg.metrics {
@@ -517,39 +538,23 @@ async fn serve(cfg: &mut Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sign an audit checkpoint for every account with new events, every `every`.
-async fn checkpoint_audit(service: std::sync::Weak<Service>, every: std::time::Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        let Some(s) = service.upgrade() else { return };
-        if let Err(e) = s.checkpoint_audit().await {
-            tracing::warn!(error = %e, "signing an audit checkpoint failed; will retry");
+/// Run `task` every `period` while the service lives; a failure is logged and retried
+/// at the next turn.
+fn every<F, Fut>(service: &Arc<Service>, period: Duration, what: &'static str, task: F)
+where
+    F: Fn(Arc<Service>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = warrant_core::Result<()>> + Send,
+{
+    let service = Arc::downgrade(service);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            let Some(s) = service.upgrade() else { return };
+            if let Err(e) = task(s).await {
+                tracing::warn!(error = %e, "{what} failed; will retry");
+            }
         }
-    }
-}
-
-/// Keep the WAT signing keys current: make each window's key (and the next one's)
-/// before it is needed, and pick up keys other nodes made.
-/// Remove authorization sessions a day after they expired (until then an agent polling
-/// one is told it FAILED rather than that it is unknown).
-async fn prune_auth_sessions(service: std::sync::Weak<Service>) {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
-        let Some(s) = service.upgrade() else { return };
-        if let Err(e) = s.prune_auth_sessions().await {
-            tracing::warn!(error = %e, "pruning expired authorization sessions failed");
-        }
-    }
-}
-
-async fn rotate_signing_keys(service: std::sync::Weak<Service>) {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-        let Some(s) = service.upgrade() else { return };
-        if let Err(e) = s.refresh_signing_keys().await {
-            tracing::warn!(error = %e, "refreshing the WAT signing keys failed; will retry");
-        }
-    }
+    });
 }
 
 /// Register SIGINT and SIGTERM now; the returned future completes on either.

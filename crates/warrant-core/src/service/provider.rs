@@ -44,7 +44,7 @@ impl Service {
         };
         match url::Url::parse(url) {
             Ok(u) => {
-                let mut out = origin.trim_end_matches('/').to_string();
+                let mut out = origin.clone();
                 out.push_str(u.path());
                 if let Some(q) = u.query() {
                     out.push('?');
@@ -83,7 +83,8 @@ impl Service {
                     m.token_endpoint_auth_methods_supported
                         .clone()
                         .unwrap_or_default(),
-                    m.authorization_response_iss_parameter_supported,
+                    m.authorization_response_iss_parameter_supported
+                        .unwrap_or(false),
                 )
             } else {
                 let m = &disc["authorizationServerMetadata"];
