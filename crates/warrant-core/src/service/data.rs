@@ -85,6 +85,18 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A vault entry's key: the SHA-256 of everything the entry is for, as a JSON array
+/// whose first member names the kind of entry and its version (`"m2m/v1"`, `"user/v1"`).
+pub(super) fn vault_entry_key(parts: Value) -> String {
+    hex::encode(Sha256::digest(parts.to_string()))
+}
+
+/// The in-memory name of an account's vault entry (token memos, flights, pending
+/// commits).
+pub(super) fn memo_key(account: &str, entry_key: &str) -> String {
+    format!("{account}/{entry_key}")
+}
+
 pub(super) fn insert_bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, k: K, v: V) {
     if map.len() >= MEMO_MAX {
         map.clear();
@@ -448,22 +460,19 @@ impl Service {
     ) -> Result<Arc<CachedToken>> {
         // Everything the token is for, including both records' versions, so a token
         // fetched under an earlier configuration or namesake is never reused.
-        let entry_key = hex::encode(Sha256::digest(
-            json!([
-                "m2m/v1",
-                workload.name,
-                workload.created_at,
-                provider.name,
-                provider.created_at,
-                provider.updated_at,
-                req.scopes,
-                req.resources,
-                req.audiences,
-                req.params,
-            ])
-            .to_string(),
-        ));
-        let key = format!("{}/{entry_key}", provider.account_id);
+        let entry_key = vault_entry_key(json!([
+            "m2m/v1",
+            workload.name,
+            workload.created_at,
+            provider.name,
+            provider.created_at,
+            provider.updated_at,
+            req.scopes,
+            req.resources,
+            req.audiences,
+            req.params,
+        ]));
+        let key = memo_key(&provider.account_id, &entry_key);
         let mut force = req.force;
         for _ in 0..3 {
             if !force {

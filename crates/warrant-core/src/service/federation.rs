@@ -33,7 +33,7 @@ use warrant_oauth::OutboundError;
 use warrant_store::{AuthSession, Kind, ResourceRecord, VaultEntry};
 
 use super::control::{body, Oauth2Body, Operation};
-use super::data::{insert_bounded, lock, provider_error};
+use super::data::{insert_bounded, lock, memo_key, provider_error, vault_entry_key};
 use super::flight::Flights;
 use super::{audit, Caller, Service};
 use crate::domain::input::{violation, Input, StrRule};
@@ -164,17 +164,14 @@ fn session_aad<'a>(account: &'a str, id: &'a str) -> Aad<'a> {
 /// it, so a namesake created later never sees an earlier one's tokens; the provider's
 /// updates (a new client secret) keep the users' consents.
 fn user_entry_key(workload: &ResourceRecord, user: &UserKey, provider: &ResourceRecord) -> String {
-    sha256_hex(
-        &json!([
-            "user/v1",
-            workload.name,
-            workload.created_at,
-            user.vault_key(),
-            provider.name,
-            provider.created_at,
-        ])
-        .to_string(),
-    )
+    vault_entry_key(json!([
+        "user/v1",
+        workload.name,
+        workload.created_at,
+        user.vault_key(),
+        provider.name,
+        provider.created_at,
+    ]))
 }
 
 fn unknown_session(path: &str) -> Error {
@@ -257,6 +254,9 @@ impl Service {
         let entry_key = user_entry_key(workload, user, provider);
         if let Some(uri) = req.session_uri {
             let id = sha256_hex(uri);
+            // A long poll subscribes before the session is read, so a change made
+            // between that read and the wait is not missed.
+            let changes = req.wait.map(|w| (w, self.federation.changed.subscribe()));
             let mut s = self
                 .store
                 .get_auth_session(&id)
@@ -269,8 +269,8 @@ impl Service {
                 })
                 .ok_or_else(|| unknown_session("sessionUri"))?;
             audit::note(|d| d.session = Some(session_tag(&id)));
-            if let Some(wait) = req.wait {
-                s = self.wait_session(s, wait).await?;
+            if let Some((wait, rx)) = changes {
+                s = self.wait_session(s, wait, rx).await?;
             }
             let expired = self.now() >= s.expires_at;
             match s.status.as_str() {
@@ -322,14 +322,14 @@ impl Service {
     }
 
     /// Wait until the session is finished (COMPLETED or FAILED), expires, or `wait` passes.
-    async fn wait_session(&self, mut s: AuthSession, wait: Duration) -> Result<AuthSession> {
+    /// `rx` was subscribed before `s` was read.
+    async fn wait_session(
+        &self,
+        mut s: AuthSession,
+        wait: Duration,
+        mut rx: watch::Receiver<u64>,
+    ) -> Result<AuthSession> {
         let deadline = tokio::time::Instant::now() + wait;
-        // Subscribed before the session is read again: a change between the caller's
-        // read and here is not missed.
-        let mut rx = self.federation.changed.subscribe();
-        if let Some(n) = self.store.get_auth_session(&s.id).await? {
-            s = n;
-        }
         loop {
             let open = matches!(
                 s.status.as_str(),
@@ -422,7 +422,7 @@ impl Service {
         scopes: &[String],
     ) -> Result<Option<Arc<UserTokens>>> {
         let account = &provider.account_id;
-        let key = format!("{account}/{entry_key}");
+        let key = memo_key(account, entry_key);
         self.commit_pending(&key).await?;
         let covers = |t: &UserTokens| scopes.iter().all(|s| t.scopes.contains(s));
         let now = self.now();
@@ -1100,7 +1100,7 @@ impl Service {
         };
         let t = self.tokens_from(g, &b.config.vendor, None, &doc.scopes);
         let entry_key = user_entry_key(&workload, &user, &provider);
-        let key = format!("{}/{entry_key}", provider.account_id);
+        let key = memo_key(&provider.account_id, &entry_key);
         self.store_user_tokens(&workload, &provider, &user, &entry_key, &key, &t)
             .await?;
         self.move_session(&mut s, COMPLETED).await?;

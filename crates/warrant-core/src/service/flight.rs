@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
+use super::data::lock;
 use crate::error::{Error, Result};
 
 type Flight<T> = watch::Receiver<Option<Result<T>>>;
@@ -32,10 +33,7 @@ struct Guard<'a, T> {
 
 impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(self.key);
+        lock(self.map).remove(self.key);
     }
 }
 
@@ -54,9 +52,8 @@ impl<T: Clone> Flights<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let lock = || self.map.lock().unwrap_or_else(|p| p.into_inner());
         let (tx, mut rx) = {
-            let mut map = lock();
+            let mut map = lock(&self.map);
             match map.get(key) {
                 Some(rx) => (None, rx.clone()),
                 None => {
