@@ -64,12 +64,6 @@ def client(port: int, key_id: str, secret: str, wait: int | None = None):
     return c
 
 
-def request(wat: str, session: str) -> dict:
-    return {"workloadIdentityToken": wat, "resourceCredentialProviderName": uf_flow.UF_PROVIDER,
-            "scopes": uf_flow.SCOPES, "oauth2Flow": "USER_FEDERATION",
-            "resourceOauth2ReturnUrl": uf_flow.RETURN_URL, "sessionUri": session}
-
-
 def agent(mode: str, c, wat: str, session: str, out: dict) -> None:
     """Waits for the token like the agent would; out: token, t_token, calls or error."""
     deadline = time.perf_counter() + AGENT_DEADLINE
@@ -78,7 +72,7 @@ def agent(mode: str, c, wat: str, session: str, out: dict) -> None:
         while time.perf_counter() < deadline:
             if mode == "poll-1s":
                 time.sleep(POLL_INTERVAL)
-            r = c.get_resource_oauth2_token(**request(wat, session))
+            r = c.get_resource_oauth2_token(**uf_flow.token_body(wat, session))
             calls += 1
             if r.get("accessToken"):
                 out.update(t_token=time.perf_counter(), token=r["accessToken"], calls=calls)
@@ -94,7 +88,7 @@ def agent(mode: str, c, wat: str, session: str, out: dict) -> None:
 def one_run(mode: str, user: str, app, agents: dict, pause: float) -> dict:
     wat = app.get_workload_access_token_for_user_id(
         workloadName=uf_flow.UF_WORKLOAD, userId=user)["workloadAccessToken"]
-    r = app.get_resource_oauth2_token(**{k: v for k, v in request(wat, "").items() if k != "sessionUri"})
+    r = app.get_resource_oauth2_token(**uf_flow.token_body(wat))
     if r.get("sessionStatus") != "IN_PROGRESS":
         raise SystemExit(f"callback_to_token.py: expected a new session for {user}, got {sorted(r)}")
     session = r["sessionUri"]

@@ -97,6 +97,20 @@ def secrets_in(data: bytes | str) -> list[str]:
     return [s for s in SECRETS if s.encode() in data]
 
 
+def eventually(fn: Callable, timeout: float = 5.0, step: float = 0.05,
+               exceptions: tuple[type[BaseException], ...] = (AssertionError,)):
+    """Calls fn until it returns without raising one of `exceptions` (every `step`
+    seconds); returns its result. After `timeout` seconds the last exception is raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except exceptions:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(step)
+
+
 # ---------------------------------------------------------------------------------------
 # The server process
 # ---------------------------------------------------------------------------------------
@@ -118,9 +132,11 @@ def base_env(extra: dict | None = None) -> dict:
 class ChildProcess:
     """Stopping a child process started by a test fixture: signal, wait, then close its
     log reader and stderr file. Subclasses set proc, label, _reader, _stderr_file and
-    returncode, and may change STOP_TIMEOUT."""
+    returncode (and stdout_path/stderr_path once started), and may change STOP_TIMEOUT."""
 
     STOP_TIMEOUT = 30.0
+    stdout_path: Path | None = None
+    stderr_path: Path | None = None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float | None = None) -> int:
         assert self.proc
@@ -153,6 +169,18 @@ class ChildProcess:
 
     def running(self) -> bool:
         return bool(self.proc) and self.proc.poll() is None
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text("utf-8", "replace") if self.stderr_path else ""
+        except FileNotFoundError:
+            return ""
+
+    def stdout_text(self) -> str:
+        try:
+            return self.stdout_path.read_text("utf-8", "replace") if self.stdout_path else ""
+        except FileNotFoundError:
+            return ""
 
 
 class Server(ChildProcess):
@@ -292,19 +320,6 @@ class Server(ChildProcess):
         self._finish()
         self.returncode = rc
         return rc
-
-
-    def stderr_text(self) -> str:
-        try:
-            return self.stderr_path.read_text("utf-8", "replace") if self.stderr_path else ""
-        except FileNotFoundError:
-            return ""
-
-    def stdout_text(self) -> str:
-        try:
-            return self.stdout_path.read_text("utf-8", "replace") if self.stdout_path else ""
-        except FileNotFoundError:
-            return ""
 
     # -- clients
     def client(self, key_id: str | None = None, secret: str | None = None,

@@ -15,6 +15,7 @@ run and every credential this module received.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import queue
@@ -317,15 +318,7 @@ def new_apikey(client, prefix="au-ak") -> tuple[str, str]:
     return name, key
 
 
-def eventually(fn, timeout: float = 5.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(step)
+eventually = functools.partial(helpers.eventually, step=0.1)
 
 
 OWN: list[Server] = []

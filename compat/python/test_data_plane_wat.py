@@ -10,6 +10,7 @@ independently of warrant: Ed25519 over "header.payload" with the key of the JWKS
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (Ed25519PrivateKey
                                                                 Ed25519PublicKey)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+import helpers
 from helpers import (ACCOUNT, SESSION_PUBLIC_URL, assert_raw_error, create_key, expect_error,
                      http_get, new_secret, raw_call, register_secret, run_warrant,
                      scan_tree_for, secret_variants, status_of, uname)
@@ -1007,16 +1009,9 @@ def _cli(data_dir, *args):
     return cp.returncode, cp.stdout.decode(), cp.stderr.decode()
 
 
-def _eventually(fn, timeout=1.0):
-    """Poll fn until it returns without AssertionError, for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except (AssertionError, ClientError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+# polls fn until it returns without AssertionError or ClientError, for at most 1 s
+_eventually = functools.partial(helpers.eventually, timeout=1.0, step=0.02,
+                                exceptions=(AssertionError, ClientError))
 
 
 def test_allowlist_cli(spawn):

@@ -15,6 +15,7 @@ cache timings (refetch on an unknown kid, TTL ageing, an issuer that goes down).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+import helpers
 from helpers import (ACCOUNT, SESSION_PUBLIC_URL, assert_raw_error, create_key, expect_error,
                      http_get, raw_call, register_secret, run_warrant, status_of, uname)
 from testkit import (OidcProvider, SigningKey, b64u, b64u_dec, b64u_json, free_port, hs_sign,
@@ -194,16 +196,9 @@ def verify_wat(server, token: str) -> dict:
     return json.loads(b64u_dec(p))
 
 
-def eventually(fn, timeout: float = 2.0, step: float = 0.02):
-    """Retry fn until it returns without raising (AssertionError, ClientError, ...)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except Exception:  # noqa: BLE001 - re-raised at the deadline
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(step)
+# retries on any exception (AssertionError, ClientError, ...), re-raised at the deadline
+eventually = functools.partial(helpers.eventually, timeout=2.0, step=0.02,
+                               exceptions=(Exception,))
 
 
 def now() -> int:

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 import helpers
 from faultprovider import HUGE_BYTES, METADATA_URL, MODES, REDIRECT_DISCOVERY_TARGET
 from testkit import (Browser, OidcProvider, QuirkProvider, SigningKey, _pkce, b64u_dec,
-                     client_credentials, free_port, http_request, jwt_parts, register_client,
-                     write_keys)
+                     basic_auth, client_credentials, free_port, http_request, jwt_parts,
+                     register_client, write_keys)
 
 OPAQUE = re.compile(r"^[A-Za-z0-9_-]{20,}$")
 
@@ -534,8 +534,7 @@ def _redeem(p: OidcProvider, client: dict, code: str, verifier: str, auth: str =
             "redirect_uri": client["redirect_uris"][0], "code_verifier": verifier}
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if auth == "basic":
-        headers["Authorization"] = "Basic " + base64.b64encode(
-            f"{client['client_id']}:{client['client_secret']}".encode()).decode()
+        headers["Authorization"] = basic_auth(client["client_id"], client["client_secret"])
     else:
         form.update(client_id=client["client_id"], client_secret=client["client_secret"])
     status, _, body = http_request("POST", p.token_endpoint, urlencode(form).encode(), headers)
@@ -652,10 +651,12 @@ def test_browser_maps_public_origins_and_stays_local():
 
 
 @pytest.fixture(scope="module")
-def quirks():
-    q = QuirkProvider(label="quirk-provider-kit").start()
-    yield q
-    assert q.stop() == 0
+def quirks(quirk_provider):
+    """The session's quirk provider, reset (no redirect URI registered: the kit's flows
+    use the unregistered QUIRK_CB) before and after this module's tests."""
+    quirk_provider.reset()
+    yield quirk_provider
+    quirk_provider.reset()
 
 
 QUIRK_CB = "https://warrant.example.test/identities/oauth2/callback/quirk-kit"
@@ -703,8 +704,7 @@ def quirk_token(q: QuirkProvider, vendor: str, form: dict, *, auth: str | None =
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": accept}
     form = dict(form)
     if auth == "basic":
-        headers["Authorization"] = "Basic " + base64.b64encode(
-            f"{c['client_id']}:{secret or c['client_secret']}".encode()).decode()
+        headers["Authorization"] = basic_auth(c["client_id"], secret or c["client_secret"])
     else:
         form.update(client_id=c["client_id"], client_secret=secret or c["client_secret"])
     status, h, body = http_request("POST", q.origin + path, urlencode(form).encode(), headers)

@@ -18,6 +18,8 @@ provider's endpoints), and servers of their own for the restart and the storage 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -32,9 +34,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import helpers
@@ -50,7 +50,6 @@ OTHER_RETURN = "https://app.example/other?tenant=7"
 URN = "urn:ietf:params:oauth:request_uri:"
 SESSION_RE = re.compile(r"^urn:ietf:params:oauth:request_uri:[A-Za-z0-9_-]{43}$")
 COMPLETE_PATH = "/identities/CompleteResourceTokenAuth"
-TOKEN_PATH = "/identities/oauth2/token"
 AUTHORIZE_PATH = "/identities/oauth2/authorize"
 CALLBACK_PREFIX = "/identities/oauth2/callback/"
 EVENTS_PATH = "/warrant/v1/audit/events"
@@ -66,7 +65,6 @@ PAGES: list[tuple[str, bytes]] = []   # warrant's HTML pages (url, body)
 LOCATIONS: list[str] = []         # every Location header warrant sent
 CLIENT_SECRETS: list[str] = []    # of the clients registered at oidc-provider here
 SERVERS: list[Server] = []
-PROVIDERS: list[OidcProvider] = []
 
 
 # ---------------------------------------------------------------------------------------
@@ -91,15 +89,8 @@ def body_of(resp: dict) -> dict:
     return {k: v for k, v in resp.items() if k != "ResponseMetadata"}
 
 
-def eventually(fn, timeout: float = 5.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except (AssertionError, ClientError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(step)
+# retries on refusals (ClientError) too, not only on failed assertions
+eventually = functools.partial(helpers.eventually, exceptions=(AssertionError, ClientError))
 
 
 class Env:
@@ -349,7 +340,6 @@ def _start(tmp_path_factory, label: str, args=(), data_dir: Path | None = None) 
 @pytest.fixture(scope="module")
 def idp():
     p = OidcProvider(label="uf-idp").start()
-    PROVIDERS.append(p)
     yield p
     assert p.stop() == 0
 
@@ -1062,22 +1052,9 @@ def test_refresh_rotates_and_invalid_grant_starts_a_new_session(uf, idp):
     assert uf.token(ns.wat, ns.name) == uf.provider_tokens(ns.client_id)[-1]["value"]
 
 
-def _data_clients(server: Server, n: int) -> list:
-    out = []
-    for _ in range(n):
-        c = boto3.session.Session().client(
-            "bedrock-agentcore", endpoint_url=server.url, region_name=REGION,
-            aws_access_key_id=ADMIN_KEY_ID, aws_secret_access_key=ADMIN_SECRET,
-            config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                          connect_timeout=10, read_timeout=60))
-        c.meta.events.register("response-received", helpers._response_hook)
-        out.append(c)
-    return out
-
-
 def test_100_concurrent_requests_at_expiry_make_one_refresh(uf):
     ns = uf.setup(access_token_ttl=TTL)
-    clients = _data_clients(uf.server, 100)  # made before the clock starts
+    clients = [uf.server.data_client() for _ in range(100)]  # made before the clock starts
     uf.consent(ns.wat, ns.name)
     t0 = time.time()
     first = uf.token(ns.wat, ns.name)
@@ -1610,6 +1587,27 @@ def wire_body(env: Env, **req) -> dict:
     return seen["body"]
 
 
+@contextlib.contextmanager
+def quirk_vendor(env: Env, vendor: str, ttl: int | None = None, reset: bool = True):
+    """The quirk provider set up for `vendor`: reset first (unless reset=False), warrant's
+    callback registered as the vendor's redirect URI (Okta: nothing to register), and with
+    a ttl the vendor's access-token lifetime until the block ends. Yields (quirks, the
+    name of warrant's provider for the vendor)."""
+    q = env.quirks
+    if reset:
+        q.reset()
+    name, cb = env.providers[vendor]
+    if vendor != "OktaOauth2":
+        q.register(vendor, cb)
+    if ttl is not None:
+        q.set_expires_in(vendor, ttl)
+    try:
+        yield q, name
+    finally:
+        if ttl is not None:
+            q.set_expires_in(vendor, None)
+
+
 def quirk_consent(env: Env, vendor: str, user: str, scopes=None, **kw) -> SimpleNamespace:
     name, cb = env.providers[vendor]
     scopes = scopes or QUIRK_SCOPES.get(vendor, ["read", "write"])
@@ -1638,11 +1636,11 @@ def test_quirk_vendor_flows(quirky):
     redeemed at the vendor's token endpoint with its client authentication, the user's
     token (Slack: authed_user's) in the vault, scopes in the vendor's format covering the
     request (no second session, no second provider call)."""
-    q = quirky.quirks
     problems = []
     for vendor in QUIRK_VENDORS:
         try:
-            _quirk_vendor_flow(quirky, q, vendor)
+            with quirk_vendor(quirky, vendor) as (q, _):
+                _quirk_vendor_flow(quirky, q, vendor)
         except AssertionError as e:
             problems.append(f"{vendor}: {e}")
         except ClientError as e:
@@ -1651,10 +1649,7 @@ def test_quirk_vendor_flows(quirky):
 
 
 def _quirk_vendor_flow(env, q, vendor):
-    q.reset()
     name, cb = env.providers[vendor]
-    if vendor != "OktaOauth2":
-        q.register(vendor, cb)
     since = quirk_count(q, vendor)
     c = quirk_consent(env, vendor, "qa-" + vendor.lower())
     p = c.res.provider_params
@@ -1708,28 +1703,21 @@ def _quirk_vendor_flow(env, q, vendor):
 
 
 def test_quirk_custom_parameters_override_a_vendor_default(quirky):
-    q = quirky.quirks
-    q.reset()
-    name, cb = quirky.providers["GoogleOauth2"]
-    q.register("GoogleOauth2", cb)
-    since = quirk_count(q, "GoogleOauth2")
-    c = quirk_consent(quirky, "GoogleOauth2", "qa-google-override",
-                      customParameters={"prompt": "select_account", "hd": "example.test"})
-    p = q.vendor_stats("GoogleOauth2")["authorizations"][0]["params"]
-    assert p["prompt"] == "select_account" and p["hd"] == "example.test"
-    assert p["access_type"] == "offline"
-    assert quirky.token(c.wat, name, c.scopes) == quirk_user_tokens(q, "GoogleOauth2", since)[0]
+    with quirk_vendor(quirky, "GoogleOauth2") as (q, name):
+        since = quirk_count(q, "GoogleOauth2")
+        c = quirk_consent(quirky, "GoogleOauth2", "qa-google-override",
+                          customParameters={"prompt": "select_account", "hd": "example.test"})
+        p = q.vendor_stats("GoogleOauth2")["authorizations"][0]["params"]
+        assert p["prompt"] == "select_account" and p["hd"] == "example.test"
+        assert p["access_type"] == "offline"
+        assert quirky.token(c.wat, name, c.scopes) == quirk_user_tokens(
+            q, "GoogleOauth2", since)[0]
 
 
 def test_quirk_refresh_without_a_new_refresh_token_keeps_the_old_one(quirky):
     """Google answers a refresh without refresh_token: the old one stays and works."""
-    q = quirky.quirks
-    q.reset()
-    name, cb = quirky.providers["GoogleOauth2"]
-    q.register("GoogleOauth2", cb)
-    q.set_expires_in("GoogleOauth2", TTL)
-    since = quirk_count(q, "GoogleOauth2")
-    try:
+    with quirk_vendor(quirky, "GoogleOauth2", ttl=TTL) as (q, name):
+        since = quirk_count(q, "GoogleOauth2")
         c = quirk_consent(quirky, "GoogleOauth2", "qa-google-refresh")
         t0 = time.time()
         first = quirky.token(c.wat, name, c.scopes)
@@ -1742,20 +1730,13 @@ def test_quirk_refresh_without_a_new_refresh_token_keeps_the_old_one(quirky):
         assert q.vendor_stats("GoogleOauth2")["token_requests"] == {
             "authorization_code": 1, "refresh_token": 2}
         assert quirk_user_tokens(q, "GoogleOauth2", since) == [first, second, third]
-    finally:
-        q.set_expires_in("GoogleOauth2", None)
 
 
 def test_quirk_refresh_failures(quirky):
     """A 5xx or a non-invalid_grant 4xx refresh failure answers the old token while it has
     not expired, then the error; GitHub's invalid_grant in an HTTP-200 body starts a new
     session."""
-    q = quirky.quirks
-    q.reset()
-    name, cb = quirky.providers["DropboxOauth2"]
-    q.register("DropboxOauth2", cb)
-    q.set_expires_in("DropboxOauth2", TTL)
-    try:
+    with quirk_vendor(quirky, "DropboxOauth2", ttl=TTL) as (q, name):
         c = quirk_consent(quirky, "DropboxOauth2", "qa-dropbox-fail")
         t0 = time.time()
         first = quirky.token(c.wat, name, c.scopes)
@@ -1776,13 +1757,8 @@ def test_quirk_refresh_failures(quirky):
         assert second not in (first,) and second == quirk_user_tokens(q, "DropboxOauth2")[-1]
         assert q.vendor_stats("DropboxOauth2")["token_requests"] == {
             "authorization_code": 1, "refresh_token": 4}
-    finally:
-        q.set_expires_in("DropboxOauth2", None)
     # GitHub: rotation, and an invalid_grant with HTTP 200
-    name, cb = quirky.providers["GithubOauth2"]
-    q.register("GithubOauth2", cb)
-    q.set_expires_in("GithubOauth2", TTL)
-    try:
+    with quirk_vendor(quirky, "GithubOauth2", ttl=TTL, reset=False) as (q, name):
         c = quirk_consent(quirky, "GithubOauth2", "qa-github-refresh")
         t0 = time.time()
         first = quirky.token(c.wat, name, c.scopes)
@@ -1802,23 +1778,18 @@ def test_quirk_refresh_failures(quirky):
         assert out.get("sessionStatus") == "IN_PROGRESS" and "accessToken" not in out, out
         assert q.vendor_stats("GithubOauth2")["token_requests"] == {
             "authorization_code": 1, "refresh_token": 2}
-    finally:
-        q.set_expires_in("GithubOauth2", None)
 
 
 def test_quirk_provider_denial(quirky):
-    q = quirky.quirks
-    q.reset()
-    name, cb = quirky.providers["AtlassianOauth2"]
-    q.register("AtlassianOauth2", cb)
-    wat = quirky.wat(quirky.wl, "qa-atl-deny")
-    s = quirky.start(wat, name, QUIRK_SCOPES["AtlassianOauth2"])
-    q.deny_next("AtlassianOauth2")
-    res = quirky.flow(s["authorizationUrl"], "x")
-    assert res.callback.status == 303
-    assert res.query_lists == {"session_id": [s["sessionUri"]], "error": ["access_denied"]}
-    assert_failed(quirky, wat, name, s["sessionUri"])
-    assert q.vendor_stats("AtlassianOauth2")["token_requests"] == {}
+    with quirk_vendor(quirky, "AtlassianOauth2") as (q, name):
+        wat = quirky.wat(quirky.wl, "qa-atl-deny")
+        s = quirky.start(wat, name, QUIRK_SCOPES["AtlassianOauth2"])
+        q.deny_next("AtlassianOauth2")
+        res = quirky.flow(s["authorizationUrl"], "x")
+        assert res.callback.status == 303
+        assert res.query_lists == {"session_id": [s["sessionUri"]], "error": ["access_denied"]}
+        assert_failed(quirky, wat, name, s["sessionUri"])
+        assert q.vendor_stats("AtlassianOauth2")["token_requests"] == {}
 
 
 def test_danger_vendor_endpoint_leaves_the_stored_configuration_alone(quirky):
@@ -1836,13 +1807,8 @@ def test_quirk_followers_give_up_after_10_seconds(quirky):
     """A refresh that takes 12 s (the server's --outbound-timeout is 15): a concurrent
     request for the same entry waits for it at most 10 s, then ThrottlingException; the
     leader gets the new token; one provider call."""
-    q = quirky.quirks
-    q.reset()
-    name, cb = quirky.providers["DropboxOauth2"]
-    q.register("DropboxOauth2", cb)
-    q.set_expires_in("DropboxOauth2", TTL)
     follower_client = quirky.server.data_client()
-    try:
+    with quirk_vendor(quirky, "DropboxOauth2", ttl=TTL) as (q, name):
         c = quirk_consent(quirky, "DropboxOauth2", "qa-dropbox-slow")
         t0 = time.time()
         first = quirky.token(c.wat, name, c.scopes)
@@ -1876,21 +1842,14 @@ def test_quirk_followers_give_up_after_10_seconds(quirky):
         assert quirky.token(c.wat, name, c.scopes) == new
         assert q.vendor_stats("DropboxOauth2")["token_requests"] == {
             "authorization_code": 1, "refresh_token": 1}
-    finally:
-        q.set_expires_in("DropboxOauth2", None)
 
 
 def test_quirk_a_refresh_outlives_the_request_that_started_it(quirky):
     """A client that gives up (read timeout, connection closed) while its refresh is at
     the provider does not cancel the refresh: the rotated tokens are committed, and the
     next request gets the new token with no second provider call."""
-    q = quirky.quirks
-    q.reset()
-    name, cb = quirky.providers["DropboxOauth2"]
-    q.register("DropboxOauth2", cb)
-    q.set_expires_in("DropboxOauth2", TTL)
     impatient = quirky.server.data_client(read_timeout=1)
-    try:
+    with quirk_vendor(quirky, "DropboxOauth2", ttl=TTL) as (q, name):
         c = quirk_consent(quirky, "DropboxOauth2", "qa-dropbox-gone")
         t0 = time.time()
         first = quirky.token(c.wat, name, c.scopes)
@@ -1907,48 +1866,42 @@ def test_quirk_a_refresh_outlives_the_request_that_started_it(quirky):
         assert quirky.token(c.wat, name, c.scopes) == new
         assert q.vendor_stats("DropboxOauth2")["token_requests"] == {
             "authorization_code": 1, "refresh_token": 1}
-    finally:
-        q.set_expires_in("DropboxOauth2", None)
 
 
 def test_quirk_code_redemption_failures(quirky):
     """The provider refuses the code: a 5xx → InternalServerException, Slack's ok:false
     with HTTP 200 → ValidationException; the session FAILED either way, never retried."""
-    q = quirky.quirks
     for vendor, error, status, code, http in [
             ("GoogleOauth2", "server_error", 503, "InternalServerException", 500),
             ("SlackOauth2", "invalid_code", 400, "ValidationException", 400),
             ("GithubOauth2", "bad_verification_code", 400, "ValidationException", 400)]:
-        q.reset()
-        name, cb = quirky.providers[vendor]
-        q.register(vendor, cb)
-        user = "qa-code-" + vendor.lower()
-        wat = quirky.wat(quirky.wl, user)
-        s = quirky.start(wat, name, QUIRK_SCOPES.get(vendor, ["read"]))
-        res = quirky.flow(s["authorizationUrl"], user)
-        assert res.callback.status == 303
-        q.fail_next_code(vendor, error, status)
-        msg = quirky.complete_error(s["sessionUri"], user, code=code, status=http)
-        assert res.callback_params["code"] not in msg
-        assert q.vendor_stats(vendor)["token_requests"] == {"authorization_code": 1}, vendor
-        assert_failed(quirky, wat, name, s["sessionUri"])
-        quirky.complete_error(s["sessionUri"], user, code="ValidationException", status=400)
-        assert q.vendor_stats(vendor)["token_requests"] == {"authorization_code": 1}, vendor
+        with quirk_vendor(quirky, vendor) as (q, name):
+            user = "qa-code-" + vendor.lower()
+            wat = quirky.wat(quirky.wl, user)
+            s = quirky.start(wat, name, QUIRK_SCOPES.get(vendor, ["read"]))
+            res = quirky.flow(s["authorizationUrl"], user)
+            assert res.callback.status == 303
+            q.fail_next_code(vendor, error, status)
+            msg = quirky.complete_error(s["sessionUri"], user, code=code, status=http)
+            assert res.callback_params["code"] not in msg
+            assert q.vendor_stats(vendor)["token_requests"] == {"authorization_code": 1}, vendor
+            assert_failed(quirky, wat, name, s["sessionUri"])
+            quirky.complete_error(s["sessionUri"], user, code="ValidationException", status=400)
+            assert q.vendor_stats(vendor)["token_requests"] == {"authorization_code": 1}, vendor
 
 
 def test_quirk_github_form_encoded_answer(quirky):
     """Token responses are parsed as form-urlencoded when the content type says so."""
-    q = quirky.quirks
-    q.reset()
-    name, cb = quirky.providers["GithubOauth2"]
-    q.register("GithubOauth2", cb)
-    q.form_always("GithubOauth2")
-    since = quirk_count(q, "GithubOauth2")
-    c = quirk_consent(quirky, "GithubOauth2", "qa-github-form")
-    assert quirky.token(c.wat, name, c.scopes) == quirk_user_tokens(q, "GithubOauth2", since)[0]
-    # the scope came back comma-separated in a form body: still covers the request
-    assert quirky.token(c.wat, name, c.scopes) == quirk_user_tokens(q, "GithubOauth2", since)[0]
-    assert q.vendor_stats("GithubOauth2")["token_requests"] == {"authorization_code": 1}
+    with quirk_vendor(quirky, "GithubOauth2") as (q, name):
+        q.form_always("GithubOauth2")
+        since = quirk_count(q, "GithubOauth2")
+        c = quirk_consent(quirky, "GithubOauth2", "qa-github-form")
+        assert quirky.token(c.wat, name, c.scopes) == quirk_user_tokens(
+            q, "GithubOauth2", since)[0]
+        # the scope came back comma-separated in a form body: still covers the request
+        assert quirky.token(c.wat, name, c.scopes) == quirk_user_tokens(
+            q, "GithubOauth2", since)[0]
+        assert q.vendor_stats("GithubOauth2")["token_requests"] == {"authorization_code": 1}
     q.reset()
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import http.client
 import json
 import re
@@ -128,17 +129,31 @@ class ReadyLineProcess(helpers.ChildProcess):
                     self._ready.set()
         self._ready.set()
 
-    def stderr_text(self) -> str:
-        try:
-            return self.stderr_path.read_text("utf-8", "replace") if self.stderr_path else ""
-        except FileNotFoundError:
-            return ""
+    # -- what the ready line said
+    @property
+    def port(self) -> int:
+        return self._info("port")
 
-    def stdout_text(self) -> str:
-        try:
-            return self.stdout_path.read_text("utf-8", "replace") if self.stdout_path else ""
-        except FileNotFoundError:
-            return ""
+    @property
+    def clients(self) -> dict[str, dict[str, str]]:
+        """{name: {"client_id", "client_secret"}}: OidcProvider's "basic" and "post",
+        QuirkProvider's one per vendor."""
+        return self._info("clients")
+
+
+def _register_issued(issued: dict) -> None:
+    """Registers every value of a provider's {"codes", "access_tokens", "refresh_tokens"}
+    record of what it handed out as a secret of the run."""
+    for kind in ("codes", "access_tokens", "refresh_tokens"):
+        for item in issued[kind]:
+            helpers.register_secret(item["value"])
+
+
+def basic_auth(client_id: str, secret: str) -> str:
+    """The Authorization header value of HTTP Basic client authentication as RFC 6749
+    2.3.1 says: id and secret form-urlencoded, joined by ":", then base64."""
+    pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
 class OidcProvider(ReadyLineProcess):
@@ -165,15 +180,6 @@ class OidcProvider(ReadyLineProcess):
     @property
     def issuer(self) -> str:
         return self._info("issuer")
-
-    @property
-    def port(self) -> int:
-        return self._info("port")
-
-    @property
-    def clients(self) -> dict[str, dict[str, str]]:
-        """{"basic": {"client_id", "client_secret"}, "post": {...}}"""
-        return self._info("clients")
 
     @property
     def login_clients(self) -> dict[str, dict[str, str]]:
@@ -250,9 +256,7 @@ class OidcProvider(ReadyLineProcess):
         status, _, body = http_request("GET", self.issuer + "/__testkit/issued")
         assert status == 200, (status, body[:300])
         doc = json.loads(body)
-        for kind in ("codes", "access_tokens", "refresh_tokens"):
-            for item in doc[kind]:
-                helpers.register_secret(item["value"])
+        _register_issued(doc)
         return doc
 
     def authorizations(self) -> list[dict]:
@@ -283,8 +287,7 @@ class OidcProvider(ReadyLineProcess):
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
         if auth == "basic":
-            pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+            headers["Authorization"] = basic_auth(client_id, client_secret)
         else:
             form.update(client_id=client_id, client_secret=client_secret)
         status, _, body = http_request("POST", self.token_endpoint, urlencode(form).encode(), headers)
@@ -344,8 +347,7 @@ def client_credentials(token_endpoint: str, client_id: str, client_secret: str, 
     form = {"grant_type": "client_credentials"}
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
     if auth == "basic":
-        pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        headers["Authorization"] = basic_auth(client_id, client_secret)
     elif auth == "post":
         form.update(client_id=client_id, client_secret=client_secret)
     else:
@@ -484,9 +486,8 @@ def login(provider: "OidcProvider", username: str, *, client: str = "login",
             "redirect_uri": c["redirect_uri"], "code_verifier": verifier}
     if resource:
         form["resource"] = provider.resource if resource is True else resource
-    pair = f"{quote(c['client_id'], safe='')}:{quote(c['client_secret'], safe='')}"
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
-               "Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+               "Authorization": basic_auth(c["client_id"], c["client_secret"])}
     status, _, body = http_request("POST", provider.token_endpoint, urlencode(form).encode(),
                                    headers)
     try:
@@ -715,15 +716,6 @@ class QuirkProvider(ReadyLineProcess):
         return self._info("origin")
 
     @property
-    def port(self) -> int:
-        return self._info("port")
-
-    @property
-    def clients(self) -> dict:
-        """{VENDOR: {"client_id", "client_secret"}}"""
-        return self._info("clients")
-
-    @property
     def vendors(self) -> dict:
         return self._info("vendors")
 
@@ -751,9 +743,7 @@ class QuirkProvider(ReadyLineProcess):
         status, _, body = http_request("GET", self.origin + "/__quirks/stats")
         assert status == 200, (status, body[:300])
         doc = json.loads(body)
-        for kind in ("codes", "access_tokens", "refresh_tokens"):
-            for item in doc["issued"][kind]:
-                helpers.register_secret(item["value"])
+        _register_issued(doc["issued"])
         return doc
 
     def vendor_stats(self, vendor: str) -> dict:
@@ -945,10 +935,8 @@ class FlowResult:
             if self.return_url else {}
         self.query = {k: v[-1] for k, v in q.items()}
         self.query_lists = q
-        cbq = parse_qs(urlsplit(callback_url).query)
-        for k in ("code",):
-            for v in cbq.get(k, []):
-                helpers.register_secret(v)
+        for v in parse_qs(urlsplit(callback_url).query).get("code", []):
+            helpers.register_secret(v)
 
     @property
     def provider_params(self) -> dict:
@@ -967,12 +955,7 @@ class FlowResult:
 
 def _form_action(body: bytes) -> str | None:
     m = re.search(rb'<form[^>]*action="([^"]+)"', body)
-    return html_unescape(m.group(1).decode()) if m else None
-
-
-def html_unescape(s: str) -> str:
-    import html as _html
-    return _html.unescape(s)
+    return html.unescape(m.group(1).decode()) if m else None
 
 
 # -- warrant-side set-up for the 3LO tests
