@@ -160,6 +160,36 @@ fn session_aad<'a>(account: &'a str, id: &'a str) -> Aad<'a> {
     }
 }
 
+/// One user's entry in the vault: whose token, for which workload and provider, and the
+/// names it goes by.
+struct UserEntry<'a> {
+    workload: &'a ResourceRecord,
+    provider: &'a ResourceRecord,
+    user: &'a UserKey,
+    /// Its key in the vault ([`user_entry_key`]).
+    entry_key: String,
+    /// Its name in memory (token memo, flight, pending commit).
+    key: String,
+}
+
+impl<'a> UserEntry<'a> {
+    fn new(workload: &'a ResourceRecord, provider: &'a ResourceRecord, user: &'a UserKey) -> Self {
+        let entry_key = user_entry_key(workload, user, provider);
+        let key = memo_key(&provider.account_id, &entry_key);
+        Self {
+            workload,
+            provider,
+            user,
+            entry_key,
+            key,
+        }
+    }
+
+    fn account(&self) -> &'a str {
+        &self.provider.account_id
+    }
+}
+
 /// The vault entry of (workload, user, provider). Both records' creation times are in
 /// it, so a namesake created later never sees an earlier one's tokens; the provider's
 /// updates (a new client secret) keep the users' consents.
@@ -251,7 +281,7 @@ impl Service {
                 ));
             }
         }
-        let entry_key = user_entry_key(workload, user, provider);
+        let entry = UserEntry::new(workload, provider, user);
         if let Some(uri) = req.session_uri {
             let id = sha256_hex(uri);
             // A long poll subscribes before the session is read, so a change made
@@ -275,10 +305,7 @@ impl Service {
             let expired = self.now() >= s.expires_at;
             match s.status.as_str() {
                 COMPLETED | REDEEMING => {
-                    if let Some(t) = self
-                        .user_token(workload, provider, user, &entry_key, &req.scopes)
-                        .await?
-                    {
+                    if let Some(t) = self.user_token(&entry, &req.scopes).await? {
                         return Ok(released(&t));
                     }
                     if s.status == REDEEMING && !expired {
@@ -292,10 +319,7 @@ impl Service {
                 }
             }
         } else if !req.force {
-            if let Some(t) = self
-                .user_token(workload, provider, user, &entry_key, &req.scopes)
-                .await?
-            {
+            if let Some(t) = self.user_token(&entry, &req.scopes).await? {
                 return Ok(released(&t));
             }
         }
@@ -415,18 +439,14 @@ impl Service {
     /// authorize (no entry, scopes not covered, or the grant is gone).
     async fn user_token(
         &self,
-        workload: &ResourceRecord,
-        provider: &ResourceRecord,
-        user: &UserKey,
-        entry_key: &str,
+        entry: &UserEntry<'_>,
         scopes: &[String],
     ) -> Result<Option<Arc<UserTokens>>> {
-        let account = &provider.account_id;
-        let key = memo_key(account, entry_key);
-        self.commit_pending(&key).await?;
+        let (account, key) = (entry.account(), &entry.key);
+        self.commit_pending(key).await?;
         let covers = |t: &UserTokens| scopes.iter().all(|s| t.scopes.contains(s));
         let now = self.now();
-        if let Some((t, read_at)) = lock(&self.federation.tokens).get(&key).cloned() {
+        if let Some((t, read_at)) = lock(&self.federation.tokens).get(key).cloned() {
             if now - read_at < RECHECK_MS && covers(&t) && !self.due(&t, now) {
                 // An opened copy of the vault row: reported as the vault.
                 audit::note(|d| d.token_source = Some("vault"));
@@ -434,7 +454,7 @@ impl Service {
             }
         }
         for _ in 0..3 {
-            let Some((t, version)) = self.read_user_entry(account, entry_key).await? else {
+            let Some((t, version)) = self.read_user_entry(account, &entry.entry_key).await? else {
                 return Ok(None);
             };
             if !covers(&t) {
@@ -456,14 +476,18 @@ impl Service {
             // The flight itself runs detached: it lasts as long as the refresh, not as
             // long as the request that started it, so a request that goes away cannot
             // let a second refresh spend the same refresh token.
-            let (w, p) = (Arc::new(workload.clone()), Arc::new(provider.clone()));
-            let (u, e, k) = (user.clone(), entry_key.to_string(), key.clone());
+            let (w, p, u) = (
+                entry.workload.clone(),
+                entry.provider.clone(),
+                entry.user.clone(),
+            );
             let flight = self.detached(move |me| async move {
+                let entry = UserEntry::new(&w, &p, &u);
                 let follow = Some(Duration::from_millis(FOLLOW_MS as u64));
                 Ok(me
                     .federation
                     .flights
-                    .run(&k, follow, || me.refresh_user(&w, &p, &u, &e, &k, version))
+                    .run(&entry.key, follow, || me.refresh_user(&entry, version))
                     .await)
             });
             match flight.await? {
@@ -532,23 +556,15 @@ impl Service {
 
     /// Seal and commit a user's token set; on failure, keep it for [`Self::commit_pending`]
     /// and a background retry.
-    async fn store_user_tokens(
-        &self,
-        workload: &ResourceRecord,
-        provider: &ResourceRecord,
-        user: &UserKey,
-        entry_key: &str,
-        key: &str,
-        t: &UserTokens,
-    ) -> Result<()> {
-        let account = &provider.account_id;
+    async fn store_user_tokens(&self, e: &UserEntry<'_>, t: &UserTokens) -> Result<()> {
+        let (account, entry_key, key) = (e.account(), e.entry_key.as_str(), e.key.as_str());
         let now = self.now();
         let entry = VaultEntry {
-            account_id: account.clone(),
+            account_id: account.to_string(),
             entry_key: entry_key.to_string(),
-            workload: workload.name.clone(),
-            user_key: user.vault_key(),
-            provider: provider.name.clone(),
+            workload: e.workload.name.clone(),
+            user_key: e.user.vault_key(),
+            provider: e.provider.name.clone(),
             sealed: self.seal_json(&Self::vault_aad(account, entry_key), t)?,
             expires_at: Some(t.expires_at),
             updated_at: now,
@@ -562,8 +578,8 @@ impl Service {
                 );
                 Ok(())
             }
-            Err(e) => {
-                tracing::error!(error = %e, "the vault could not store a token set; keeping it to retry");
+            Err(err) => {
+                tracing::error!(error = %err, "the vault could not store a token set; keeping it to retry");
                 lock(&self.federation.tokens).remove(key);
                 lock(&self.federation.pending).insert(key.to_string(), entry);
                 self.spawn_pending_retry(key.to_string());
@@ -633,16 +649,8 @@ impl Service {
 
     /// The one refresh of `entry_key` (this process's flight leader): take the lease,
     /// re-read (another node may have just refreshed), call the provider, commit.
-    async fn refresh_user(
-        &self,
-        workload: &ResourceRecord,
-        provider: &ResourceRecord,
-        user: &UserKey,
-        entry_key: &str,
-        key: &str,
-        seen_version: i64,
-    ) -> Result<Refreshed> {
-        let account = &provider.account_id;
+    async fn refresh_user(&self, entry: &UserEntry<'_>, seen_version: i64) -> Result<Refreshed> {
+        let (account, entry_key) = (entry.account(), entry.entry_key.as_str());
         let node = &self.federation.node;
         let started = self.now();
         loop {
@@ -671,15 +679,7 @@ impl Service {
         // take: nobody may spend the old refresh token until it is committed.
         let mut keep_lease = false;
         let r = self
-            .refresh_leased(
-                workload,
-                provider,
-                user,
-                entry_key,
-                key,
-                seen_version,
-                &mut keep_lease,
-            )
+            .refresh_leased(entry, seen_version, &mut keep_lease)
             .await;
         if !keep_lease {
             let _ = self
@@ -691,18 +691,14 @@ impl Service {
     }
 
     /// The refresh itself, under the lease.
-    #[allow(clippy::too_many_arguments)]
     async fn refresh_leased(
         &self,
-        workload: &ResourceRecord,
-        provider: &ResourceRecord,
-        user: &UserKey,
-        entry_key: &str,
-        key: &str,
+        entry: &UserEntry<'_>,
         seen_version: i64,
         keep_lease: &mut bool,
     ) -> Result<Refreshed> {
-        let account = &provider.account_id;
+        let (account, entry_key, provider) =
+            (entry.account(), entry.entry_key.as_str(), entry.provider);
         let Some((current, version)) = self.read_user_entry(account, entry_key).await? else {
             return Ok(Refreshed::Reauthorize);
         };
@@ -722,8 +718,7 @@ impl Service {
             Ok(g) => {
                 let t = self.tokens_from(g, &vendor, Some(&current), &current.scopes);
                 *keep_lease = true;
-                self.store_user_tokens(workload, provider, user, entry_key, key, &t)
-                    .await?;
+                self.store_user_tokens(entry, &t).await?;
                 *keep_lease = false;
                 Ok(Refreshed::Token(Arc::new(t)))
             }
@@ -731,7 +726,7 @@ impl Service {
                 // The grant is gone (revoked, expired, or its refresh token was spent):
                 // remove the dead entry; the agent gets a new authorization URL.
                 self.store.delete_vault_entry(account, entry_key).await?;
-                lock(&self.federation.tokens).remove(key);
+                lock(&self.federation.tokens).remove(&entry.key);
                 Ok(Refreshed::Reauthorize)
             }
             Err(e) => {
@@ -1099,9 +1094,7 @@ impl Service {
             }
         };
         let t = self.tokens_from(g, &b.config.vendor, None, &doc.scopes);
-        let entry_key = user_entry_key(&workload, &user, &provider);
-        let key = memo_key(&provider.account_id, &entry_key);
-        self.store_user_tokens(&workload, &provider, &user, &entry_key, &key, &t)
+        self.store_user_tokens(&UserEntry::new(&workload, &provider, &user), &t)
             .await?;
         self.move_session(&mut s, COMPLETED).await?;
         Ok(())
