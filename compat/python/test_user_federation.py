@@ -1868,6 +1868,30 @@ def test_quirk_a_refresh_outlives_the_request_that_started_it(quirky):
             "authorization_code": 1, "refresh_token": 1}
 
 
+def test_quirk_a_request_during_an_orphaned_refresh_joins_it(quirky):
+    """The request that started a refresh gives up while the refresh is at the provider;
+    the next request for the same token waits for that refresh instead of starting a
+    second one with the same refresh token (which a rotating provider answers with
+    invalid_grant, and which would cost the user their consent)."""
+    impatient = quirky.server.data_client(read_timeout=1)
+    with quirk_vendor(quirky, "DropboxOauth2", ttl=TTL) as (q, name):
+        c = quirk_consent(quirky, "DropboxOauth2", "qa-dropbox-join")
+        t0 = time.time()
+        first = quirky.token(c.wat, name, c.scopes)
+        q.delay_next_refresh("DropboxOauth2", 3)
+        wait_due(t0, TTL)
+        with pytest.raises(Exception):
+            impatient.get_resource_oauth2_token(
+                workloadIdentityToken=c.wat, resourceCredentialProviderName=name,
+                scopes=c.scopes, oauth2Flow="USER_FEDERATION")
+        # The refresh is still at the provider (2 s to go): this request joins it.
+        joined = quirky.token(c.wat, name, c.scopes)
+        new = quirk_user_tokens(q, "DropboxOauth2")[-1]
+        assert joined == new and new != first
+        assert q.vendor_stats("DropboxOauth2")["token_requests"] == {
+            "authorization_code": 1, "refresh_token": 1}
+
+
 def test_quirk_code_redemption_failures(quirky):
     """The provider refuses the code: a 5xx → InternalServerException, Slack's ok:false
     with HTTP 200 → ValidationException; the session FAILED either way, never retried."""
